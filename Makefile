@@ -1,0 +1,13 @@
+PYTHON ?= python3
+
+.PHONY: setup demo test
+
+setup:
+	bash scripts/setup.sh
+
+# The main job on an embedded default: a toy data set made in-process.
+demo: setup
+	gencoop demo --out runs/demo
+
+test: setup
+	$(PYTHON) -m pytest -q

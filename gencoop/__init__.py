@@ -1,0 +1,24 @@
+"""gencoop: energy-based and flow-based generative models from interchangeable, registered parts."""
+
+from gencoop.config import ConfigError
+from gencoop.hookspecs import hookimpl
+from gencoop.interfaces import Decoder, Encoder, Energy, Flow, Generator, Prior, Sampler
+from gencoop.registry import ComponentSpec, RegistrationError, components, create, get, plugin_errors
+
+__all__ = [
+    "ComponentSpec",
+    "ConfigError",
+    "Decoder",
+    "Encoder",
+    "Energy",
+    "Flow",
+    "Generator",
+    "Prior",
+    "RegistrationError",
+    "Sampler",
+    "components",
+    "create",
+    "get",
+    "hookimpl",
+    "plugin_errors",
+]

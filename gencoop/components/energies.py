@@ -1,0 +1,80 @@
+"""Built-in energies E(x) (p(x) ∝ exp(−E(x))): an MLP for vectors and a ConvNet for images."""
+
+from __future__ import annotations
+
+from typing import Annotated, Sequence
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from gencoop.components.nets import Activation, make_activation, mlp
+from gencoop.hookspecs import hookimpl
+from gencoop.interfaces import Energy
+
+Positive = Annotated[int, Field(ge=1)]
+
+
+class MLPEnergy(Energy):
+    """E(x) = MLP(x) for vectors ``(B, dim) -> (B,)``."""
+
+    def __init__(self, dim: Positive = 2, hidden: Sequence[int] = (128, 128), activation: Activation = "silu"):
+        super().__init__()
+        self.event_shape = (dim,)
+        self.net = mlp(dim, 1, hidden, activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class _ResDown(nn.Module):
+    """h = conv3×3(act(conv3×3(x))) + conv1×1(x), then 2×2 average pooling."""
+
+    def __init__(self, c_in: int, c_out: int, act: str):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1), make_activation(act), nn.Conv2d(c_out, c_out, 3, padding=1)
+        )
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+        self.act = make_activation(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.avg_pool2d(self.act(self.body(x) + self.skip(x)), 2)
+
+
+class ConvEnergy(Energy):
+    """Short-run-EBM / CoopFlow style ConvNet energy for images ``(B, C, H, W) -> (B,)``.
+
+    A 3×3 stem, ``blocks`` residual down-sampling blocks (channels doubling), then a 1×1 conv to one channel
+    summed over positions: E(x) = Σ_ij h(x)_ij. No normalisation layers, so samples stay batch-independent.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int] = (1, 28, 28),
+        channels: Positive = 32,
+        blocks: Positive = 3,
+        activation: Activation = "leaky_relu",
+    ):
+        super().__init__()
+        c, h, w = shape
+        self.event_shape = tuple(shape)
+        blocks = max(1, min(blocks, (min(h, w)).bit_length() - 2))  # keep at least 2×2 positions
+        layers: list[nn.Module] = [nn.Conv2d(c, channels, 3, padding=1)]
+        width = channels
+        for i in range(blocks):
+            layers.append(_ResDown(width, channels * 2 ** (i + 1), activation))
+            width = channels * 2 ** (i + 1)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).flatten(1).sum(-1)
+
+
+@hookimpl
+def register_components(register) -> None:
+    register("energy", "mlp", MLPEnergy, summary="MLP energy for vectors",
+             example={"dim": 3, "hidden": (16, 16)})
+    register("energy", "conv", ConvEnergy, summary="ConvNet energy with residual down-sampling (images)",
+             example={"shape": (1, 8, 8), "channels": 4, "blocks": 2})
