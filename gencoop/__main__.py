@@ -1,0 +1,5 @@
+import sys
+
+from gencoop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""Every registered part passes its conformance check: a new part is tested with no new test."""
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gencoop
+from gencoop.interfaces import Flow
+from gencoop.testing import CHECKS, check_flow, check_part
+from gencoop.testing import strategies as gst
+
+SPECS = [s for s in gencoop.components() if s.kind in CHECKS]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.kind}-{s.name}")
+@given(data=st.data())
+def test_registered_part_conforms(spec, data):
+    params = data.draw(gst.example_params(spec), label="params")
+    kwargs = data.draw(gst.check_kwargs(), label="check")
+    check_part(spec.kind, spec.create(**params), **kwargs)
+
+
+def test_registry_has_the_required_parts():
+    counts = {k: len(gencoop.components(k)) for k in ("flow", "energy", "decoder", "prior", "sampler")}
+    assert counts["flow"] >= 4 and counts["energy"] >= 2 and counts["decoder"] >= 2
+    assert counts["prior"] >= 2 and counts["sampler"] >= 1
+
+
+class _Shifted(Flow):
+    """A correct flow whose reported log-det is off by ``forward_off`` / ``inverse_off``."""
+
+    def __init__(self, base, forward_off, inverse_off):
+        super().__init__()
+        self.base, self.event_shape = base, base.event_shape
+        self.forward_off, self.inverse_off = forward_off, inverse_off
+
+    def forward(self, z):
+        x, ld = self.base(z)
+        return x, ld + self.forward_off
+
+    def inverse(self, x):
+        z, ld = self.base.inverse(x)
+        return z, ld + self.inverse_off
+
+
+@pytest.mark.parametrize("name", ["realnvp", "maf", "nsf", "glow"])
+def test_check_flow_catches_a_log_det_off_by_a_tenth(name):
+    base = gencoop.get("flow", name).example()
+    check_flow(_Shifted(copy.deepcopy(base), 0.0, 0.0))  # the wrapper alone is fine
+    with pytest.raises(AssertionError, match="autograd Jacobian"):  # consistent but wrong
+        check_flow(_Shifted(copy.deepcopy(base), 0.1, -0.1))
+    with pytest.raises(AssertionError, match="log-dets cancel"):  # inconsistent
+        check_flow(_Shifted(copy.deepcopy(base), 0.1, 0.0))
+
+
+def test_check_flow_catches_a_wrong_inverse_and_batch_coupling():
+    base = gencoop.get("flow", "realnvp").example()
+
+    class BadInverse(_Shifted):
+        def inverse(self, x):
+            z, ld = self.base.inverse(x)
+            return z * 1.001, ld
+
+    with pytest.raises(AssertionError, match=r"inverse\(forward\(z\)\) == z"):
+        check_flow(BadInverse(base, 0.0, 0.0))
+
+    class BatchCoupled(_Shifted):
+        def forward(self, z):
+            x, ld = self.base(z)
+            return x + 1e-3 * z.mean(0, keepdim=True), ld
+
+        def inverse(self, x):
+            return self.base.inverse(x)
+
+    with pytest.raises(AssertionError):
+        check_flow(BatchCoupled(base, 0.0, 0.0))
+
+
+def test_check_energy_catches_batch_coupling():
+    class Coupled(gencoop.Energy):
+        event_shape = (2,)
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(2))
+
+        def forward(self, x):
+            return (x * self.w).sum(-1) - x.mean()
+
+    with pytest.raises(AssertionError, match="batch independence"):
+        gencoop.testing.check_energy(Coupled())
+
+
+def test_check_leaves_the_part_untouched():
+    flow = gencoop.get("flow", "realnvp").example()
+    before = {k: v.clone() for k, v in flow.state_dict().items()}
+    check_flow(flow, perturb=0.3)
+    after = flow.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert next(flow.parameters()).dtype == torch.float32
