@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gencoop.components.decoders",
     "gencoop.components.priors",
     "gencoop.samplers.langevin",
+    "gencoop.data.datasets",
 )
 
 pm = pluggy.PluginManager(hookspecs.PROJECT)

@@ -46,7 +46,9 @@ def test_mala_is_exact_at_a_large_step_where_ula_is_biased():
     mean, cov = _moments(mala, steps=400)
     torch.testing.assert_close(mean, MEAN, atol=0.08, rtol=0)
     torch.testing.assert_close(cov, COV, atol=0.12, rtol=0)
-    assert 0.2 < mala.last_acceptance.mean().item() < 0.95
+    x0 = torch.zeros(500, 2, dtype=torch.float64)
+    acceptance = mala.run(gaussian_log_density, x0, steps=50).diagnostics["acceptance"]
+    assert acceptance.shape == (500,) and 0.2 < acceptance.mean().item() < 0.95
 
 
 def test_noise_zero_ascends_to_the_mode():
@@ -63,11 +65,85 @@ def test_clip_bounds_each_drift_element_and_bounds_clamp():
     assert y.min() >= -1.0 and y.max() <= 1.0
 
 
-def test_no_gradient_left_on_parameters_and_output_detached():
+def test_no_gradient_left_on_parameters_and_flags_restored():
     energy = gencoop.create("energy", "mlp", dim=2, hidden=(8,))
-    x = Langevin(steps=5).sample(lambda v: -energy(v), torch.randn(7, 2))
+    energy.net[0].weight.requires_grad_(False)  # a caller's own choice must survive sampling
+    seen = []
+
+    def log_density(v):
+        seen.append([p.requires_grad for p in energy.parameters()])
+        return -energy(v)
+
+    x = Langevin(steps=5).sample(log_density, torch.randn(7, 2))
     assert not x.requires_grad
-    assert all(p.grad is None and p.requires_grad for p in energy.parameters())
+    assert all(not any(flags) for flags in seen)  # no parameter graph is recorded while sampling
+    assert [p.requires_grad for p in energy.parameters()] == [False, True, True, True]
+    assert all(p.grad is None for p in energy.parameters())
+
+
+def test_flags_restored_when_sampling_fails():
+    energy = gencoop.create("energy", "mlp", dim=2, hidden=(8,))
+    with pytest.raises(FloatingPointError):
+        Langevin(steps=3).sample(lambda v: -energy(v) * float("nan"), torch.randn(4, 2))
+    assert all(p.requires_grad for p in energy.parameters())
+
+
+def test_reset_and_drop_handle_non_finite_chains():
+    def log_density(x):  # NaN beyond x0 = 1: chains that walk there blow up
+        lp = -0.5 * x.square().sum(-1)
+        return torch.where(x[:, 0] > 1.0, torch.full_like(lp, float("nan")), lp)
+
+    x0 = torch.zeros(6, 2)
+    x0[1, 0] = x0[4, 0] = 0.99
+    push = lambda x: log_density(x) + 20 * x[:, 0]  # noqa: E731  (drives every chain right)
+    reset = Langevin(step_size=0.1, noise=0.0, on_nonfinite="reset").run(push, x0, steps=4)
+    assert torch.isfinite(reset.x).all() and reset.x.shape == x0.shape
+    assert reset.diagnostics["nonfinite"].tolist() == [False, True, False, False, True, False]
+    dropped = Langevin(step_size=0.1, noise=0.0, on_nonfinite="drop").run(push, x0, steps=4)
+    assert dropped.kept.tolist() == [0, 2, 3, 5] and dropped.x.shape == (4, 2)
+    torch.testing.assert_close(dropped.x, reset.x[dropped.kept])
+
+
+def test_schedules_anneal_the_step_size():
+    lin = Langevin(step_size=0.4, schedule="linear", final_step_size=0.1).step_sizes(4)
+    geo = Langevin(step_size=0.4, schedule="geometric", final_step_size=0.1).step_sizes(3)
+    assert lin == pytest.approx([0.4, 0.3, 0.2, 0.1]) and geo == pytest.approx([0.4, 0.2, 0.1])
+    with pytest.raises(ValueError, match="final_step_size"):
+        Langevin(schedule="linear")
+    # the schedule is what the loop uses: noise-free steps on ℓ = −x²/2 multiply x by (1 − s²/2)
+    x = Langevin(step_size=0.4, schedule="linear", final_step_size=0.1, noise=0.0).sample(
+        lambda v: -0.5 * v.square().sum(-1), torch.ones(1, 1), steps=4)
+    expected = 1.0
+    for s in lin:
+        expected *= 1 - s * s / 2
+    assert x.item() == pytest.approx(expected)
+
+
+def test_trajectory_and_diagnostics():
+    x0 = torch.full((3, 2), 4.0, dtype=torch.float64)
+    run = Langevin(step_size=0.2).run(gaussian_log_density, x0, steps=10, return_trajectory=5, diagnostics=True)
+    assert run.trajectory.shape == (3, 3, 2)  # x0, step 5, step 10
+    torch.testing.assert_close(run.trajectory[0], x0)
+    torch.testing.assert_close(run.trajectory[-1], run.x)
+    d = run.diagnostics
+    assert set(d) >= {"log_density_start", "log_density_end", "grad_norm"}
+    assert (d["log_density_end"] > d["log_density_start"]).all()  # far from the mode: ℓ rises
+    torch.testing.assert_close(d["log_density_end"], gaussian_log_density(run.x))
+    assert (d["grad_norm"] > 0).all() and d["grad_norm"].shape == (3,)
+
+
+def test_image_event_shapes_work():
+    energy = gencoop.create("energy", "conv", shape=(1, 8, 8), channels=4, blocks=1)
+    x = Langevin(steps=3, step_size=0.05, bounds=(-1.0, 1.0)).sample(lambda v: -energy(v), torch.rand(2, 1, 8, 8))
+    assert x.shape == (2, 1, 8, 8) and x.abs().max() <= 1.0
+
+
+def test_same_generator_seed_reproduces():
+    x0 = torch.randn(16, 2, dtype=torch.float64)
+    a = Langevin().sample(gaussian_log_density, x0, generator=torch.Generator().manual_seed(5))
+    b = Langevin().sample(gaussian_log_density, x0, generator=torch.Generator().manual_seed(5))
+    c = Langevin().sample(gaussian_log_density, x0, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_non_finite_chain_raises_naming_chain_and_step():
@@ -77,8 +153,8 @@ def test_non_finite_chain_raises_naming_chain_and_step():
 
     x0 = torch.zeros(4, 2)
     x0[2, 0] = 2.45
-    with pytest.raises(FloatingPointError, match=r"chain\(s\) 2 at step 1"):
-        Langevin(step_size=0.5, noise=0.0).sample(lambda x: log_density(x) + 10 * x[:, 0], x0, steps=5)
+    with pytest.raises(FloatingPointError, match=r"chain\(s\) 2 \(step 1\);"):
+        Langevin(step_size=0.5, noise=0.0).sample(lambda x: log_density(x) + 10 * x[:, 0], x0, steps=2)
 
 
 def test_bad_settings_name_the_field():

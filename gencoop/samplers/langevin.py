@@ -1,17 +1,26 @@
-"""Langevin dynamics (eager): the one Langevin loop every composition samples with.
+"""Langevin dynamics: the one Langevin loop every composition samples with.
 
-Update on a log-density ℓ (DESIGN.md):  x ← x + (s²/2)·∇ℓ(x) + noise·s·ε,  ε ~ N(0, I)
+Update on a log-density ℓ (DESIGN.md), step k with step size s_k:
+
+    x ← x + (s_k²/2)·∇ℓ(x) + noise·s_k·ε,   ε ~ N(0, I)
 
 * s is ``step_size``; the LFBM form (ξ, √(2ξ)) is s² = 2ξ; the tilting form (ε/2, √ε) is s² = ε.
 * ``noise=0`` is the CoopFlow reference code's gradient ascent; ``clip`` bounds each element of the drift
   (s²/2)·∇ℓ (that code uses 0.1); ``bounds`` clamps x after every step.
-* ``metropolis=True`` is MALA: the proposal x' = x + drift(x) + noise·s·ε is accepted with probability
+* ``metropolis=True`` is MALA: the proposal x' is accepted with probability
   min(1, exp(ℓ(x') − ℓ(x) + log q(x|x') − log q(x'|x))), q(a|b) = N(a; b + drift(b), (noise·s)² I).
+* ``schedule`` anneals s from ``step_size`` to ``final_step_size``: constant, linear or geometric.
+
+Backends: ``eager`` runs the loop below on any device; ``fused`` (CUDA + Triton, :mod:`gencoop.samplers.fused`)
+replaces the element-wise update by one Triton kernel per step and captures the chain in a CUDA graph;
+``auto`` picks fused on CUDA tensors when Triton imports, else eager.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Callable, Literal
 
 import torch
 from pydantic import Field
@@ -19,15 +28,25 @@ from torch import Tensor
 
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import LogDensity, Sampler
+from gencoop.samplers.common import frozen_parameters, value_and_grad
+
+NOISE_CHUNK_ELEMENTS = 1 << 22  # draw the noise of several steps in one call, up to 4M elements (16 MB fp32)
 
 
-def value_and_grad(log_density: LogDensity, x: Tensor) -> tuple[Tensor, Tensor]:
-    """ℓ(x) ``(B,)`` and ∇ₓℓ(x) ``(B, *event)``, both detached; no parameter receives a gradient."""
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        lp = log_density(x)
-        (grad,) = torch.autograd.grad(lp.sum(), x)
-    return lp.detach(), grad
+@dataclass
+class LangevinResult:
+    """Output of :meth:`Langevin.run`.
+
+    ``x``: final states ``(B, *event)`` (fewer rows with ``on_nonfinite="drop"``; ``kept`` indexes them).
+    ``trajectory``: ``(T, B, *event)``, x0 then every k-th state, when ``return_trajectory=k``.
+    ``diagnostics``: per-chain ``(B,)`` tensors ``log_density_start``, ``log_density_end``, ``grad_norm`` (mean
+    ‖∇ℓ‖ over steps), ``acceptance`` (MALA), and ``nonfinite`` (chains reset or dropped).
+    """
+
+    x: Tensor
+    trajectory: Tensor | None = None
+    diagnostics: dict[str, Tensor] = field(default_factory=dict)
+    kept: Tensor | None = None
 
 
 class Langevin(Sampler):
@@ -41,24 +60,39 @@ class Langevin(Sampler):
         clip: Annotated[float, Field(gt=0)] | None = None,
         bounds: tuple[float, float] | None = None,
         metropolis: bool = False,
+        schedule: Literal["constant", "linear", "geometric"] = "constant",
+        final_step_size: Annotated[float, Field(gt=0)] | None = None,
+        on_nonfinite: Literal["raise", "reset", "drop"] = "raise",
+        backend: Literal["auto", "eager", "fused"] = "auto",
+        cuda_graph: bool = True,
     ):
         super().__init__()
         if bounds is not None and not bounds[0] < bounds[1]:
             raise ValueError(f"bounds: lower must be below upper, got {bounds}")
         if metropolis and noise == 0:
-            raise ValueError("metropolis: MALA needs noise > 0 (a deterministic proposal is never reversible)")
+            raise ValueError("metropolis: MALA needs noise > 0 (a deterministic proposal is not reversible)")
+        if schedule != "constant" and final_step_size is None:
+            raise ValueError(f"final_step_size: required by schedule={schedule!r} (the step size at the last step)")
         self.steps, self.step_size, self.noise = steps, step_size, noise
         self.clip, self.bounds, self.metropolis = clip, bounds, metropolis
-        self.last_acceptance: Tensor | None = None  # per-chain acceptance rate of the last MALA run
+        self.schedule, self.final_step_size = schedule, final_step_size
+        self.on_nonfinite, self.backend, self.cuda_graph = on_nonfinite, backend, cuda_graph
 
     def extra_repr(self) -> str:
         return (f"steps={self.steps}, step_size={self.step_size}, noise={self.noise}, clip={self.clip}, "
-                f"bounds={self.bounds}, metropolis={self.metropolis}")
+                f"bounds={self.bounds}, metropolis={self.metropolis}, schedule={self.schedule!r}")
 
-    def _drift(self, grad: Tensor) -> Tensor:
-        drift = grad * (0.5 * self.step_size**2)
-        return drift.clamp(-self.clip, self.clip) if self.clip is not None else drift
+    def step_sizes(self, steps: int) -> list[float]:
+        """s_0 … s_{K−1}: constant, or annealed linearly / geometrically to ``final_step_size``."""
+        s0, s1 = self.step_size, self.final_step_size
+        if self.schedule == "constant" or steps < 2:
+            return [s0] * steps
+        t = [k / (steps - 1) for k in range(steps)]
+        if self.schedule == "linear":
+            return [s0 + (s1 - s0) * tk for tk in t]
+        return [s0 * (s1 / s0) ** tk for tk in t]
 
+    # -- the Sampler interface ---------------------------------------------------------------------------------
     def sample(
         self,
         log_density: LogDensity,
@@ -67,56 +101,174 @@ class Langevin(Sampler):
         steps: int | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
+        return self.run(log_density, x0, steps=steps, generator=generator).x
+
+    def run(
+        self,
+        log_density: LogDensity,
+        x0: Tensor,
+        *,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+        return_trajectory: int = 0,
+        diagnostics: bool = False,
+    ) -> LangevinResult:
+        """Run the chains from ``x0`` ``(B, *event)``; see :class:`LangevinResult` for what comes back."""
         steps = self.steps if steps is None else steps
-        sigma = self.noise * self.step_size  # std of the injected noise
+        with frozen_parameters(log_density):
+            # the fused path covers plain runs; trajectories, diagnostics and reset/drop run eagerly
+            if self._use_fused(x0) and not return_trajectory and not diagnostics and self.on_nonfinite == "raise":
+                from gencoop.samplers.fused import run_fused
+
+                return run_fused(self, log_density, x0, steps, generator)
+            return self._run_eager(log_density, x0, steps, generator, return_trajectory, diagnostics)
+
+    def _use_fused(self, x: Tensor) -> bool:
+        if self.backend == "eager":
+            return False
+        from gencoop.samplers.fused import fused_available
+
+        ok, why = fused_available(x, explicit=self.backend == "fused")
+        if self.backend == "fused" and not ok:
+            raise RuntimeError(f"backend='fused' is not available here: {why}; use backend='auto' or 'eager'")
+        return ok
+
+    # -- the eager loop ----------------------------------------------------------------------------------------
+    def _run_eager(self, log_density: LogDensity, x0: Tensor, steps: int, generator: torch.Generator | None,
+                   every: int, want_diag: bool) -> LangevinResult:
         x = x0.detach().clone()
         if self.bounds is not None:
             x.clamp_(*self.bounds)
+        sizes = self.step_sizes(steps)
+        noise = _NoiseStream(x, steps, generator) if self.noise > 0 else None
         lp, grad = value_and_grad(log_density, x)
-        accepted = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        for k in range(steps):
-            _check_finite(lp, k)
-            drift = self._drift(grad)
-            proposal = x + drift
-            if sigma > 0:
-                proposal = proposal + sigma * torch.randn(
-                    x.shape, generator=generator, device=x.device, dtype=x.dtype
-                )
+        start = (x, lp, grad)  # where "reset" sends a chain back to
+        lps = [lp]  # per-step log-densities: the non-finite check costs nothing per step
+        trajectory = [x] if every else None
+        accepted = torch.zeros_like(lp) if self.metropolis else None
+        grad_norm = torch.zeros_like(lp) if want_diag else None
+        bad = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device) if self.on_nonfinite != "raise" else None
+        for k, s in enumerate(sizes):
+            if bad is not None:
+                x, lp, grad = self._reset_nonfinite(x, lp, grad, start, bad)
+            if grad_norm is not None:
+                grad_norm += grad.flatten(1).norm(dim=-1)
+            c, sigma = 0.5 * s * s, self.noise * s
+            proposal = torch.add(x, grad, alpha=c) if self.clip is None else x + self._drift(grad, c)
+            if noise is not None:
+                proposal.add_(noise.next(), alpha=sigma)
             if self.bounds is not None:
-                proposal = proposal.clamp(*self.bounds)
-            lp_new, grad_new = value_and_grad(log_density, proposal) if self.metropolis or k < steps - 1 else (lp, grad)
+                proposal.clamp_(*self.bounds)
             if self.metropolis:
-                forward = (proposal - x - drift).flatten(1).square().sum(-1)
-                backward = (x - proposal - self._drift(grad_new)).flatten(1).square().sum(-1)
-                log_alpha = lp_new - lp + (forward - backward) / (2 * sigma**2)
-                u = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
-                accept = torch.log(u) < log_alpha.nan_to_num(nan=-torch.inf)
-                accepted += accept
-                mask = accept.view(-1, *([1] * (x.dim() - 1)))
-                x = torch.where(mask, proposal, x)
-                lp, grad = torch.where(accept, lp_new, lp), torch.where(mask, grad_new, grad)
+                lp_new, grad_new = value_and_grad(log_density, proposal)
+                x, lp, grad, acc = self._mala_accept(x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator)
+                accepted += acc
+            elif k < steps - 1 or want_diag or bad is not None:
+                x = proposal
+                lp, grad = value_and_grad(log_density, x)
             else:
-                x, lp, grad = proposal, lp_new, grad_new
-        if self.metropolis:
-            self.last_acceptance = accepted / max(steps, 1)
-        _check_finite(x.flatten(1).sum(-1), steps)  # a non-finite element makes its chain's sum non-finite
-        return x
+                x = proposal  # the last state needs no gradient
+            lps.append(lp)
+            if every and (k + 1) % every == 0:
+                trajectory.append(x)
+        kept = None
+        if bad is not None:
+            x, lp, grad = self._reset_nonfinite(x, lp, grad, start, bad)
+            if self.on_nonfinite == "drop":
+                kept = (~bad).nonzero().flatten()
+        else:
+            _raise_if_nonfinite(x, lps)
+        diag: dict[str, Tensor] = {}
+        if want_diag:
+            diag = {"log_density_start": lps[0], "log_density_end": lp, "grad_norm": grad_norm / max(steps, 1)}
+        if accepted is not None:
+            diag["acceptance"] = accepted / max(steps, 1)
+        if bad is not None:
+            diag["nonfinite"] = bad
+        traj = torch.stack(trajectory) if trajectory is not None else None
+        if kept is not None:
+            x = x[kept]
+            traj = traj[:, kept] if traj is not None else None
+            diag = {k: v[kept] if k != "nonfinite" else v for k, v in diag.items()}
+        return LangevinResult(x, traj, diag, kept)
+
+    def _drift(self, grad: Tensor, c: float) -> Tensor:
+        drift = grad * c
+        return drift.clamp_(-self.clip, self.clip) if self.clip is not None else drift
+
+    def _mala_accept(self, x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator):
+        """Metropolis–Hastings test for the Langevin proposal; returns the new (x, ℓ, ∇ℓ) and the accept mask."""
+        forward = (proposal - x - self._drift(grad, c)).flatten(1).square().sum(-1)  # −2σ² log q(x'|x)
+        backward = (x - proposal - self._drift(grad_new, c)).flatten(1).square().sum(-1)  # −2σ² log q(x|x')
+        log_alpha = (lp_new - lp + (forward - backward) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
+        u = torch.rand(lp.shape, generator=generator, device=lp.device, dtype=lp.dtype)
+        accept = torch.log(u) < log_alpha
+        mask = accept.view(-1, *([1] * (x.dim() - 1)))
+        return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
+                torch.where(mask, grad_new, grad), accept)
+
+    @staticmethod
+    def _reset_nonfinite(x, lp, grad, start, bad):
+        """Send chains whose ℓ or ∇ℓ is non-finite back to their start (recorded in ``bad``, in place)."""
+        now = ~torch.isfinite(lp) | ~torch.isfinite(grad).flatten(1).all(-1) | ~torch.isfinite(x).flatten(1).all(-1)
+        bad |= now
+        mask = now.view(-1, *([1] * (x.dim() - 1)))
+        return torch.where(mask, start[0], x), torch.where(now, start[1], lp), torch.where(mask, start[2], grad)
 
 
-def _check_finite(per_chain: Tensor, step: int) -> None:
-    """Raise, naming chains and step, if any entry of the per-chain values ``(B,)`` is NaN or infinite."""
-    bad = ~torch.isfinite(per_chain)
-    if bad.any():
-        chains = bad.nonzero().flatten().tolist()
-        shown = ", ".join(map(str, chains[:10])) + (" …" if len(chains) > 10 else "")
-        raise FloatingPointError(
-            f"Langevin: non-finite values in chain(s) {shown} at step {step}; "
-            "lower step_size, set clip or bounds"
-        )
+class _NoiseStream:
+    """Standard-normal noise for each step, drawn a chunk of steps per call (fewer small kernel launches)."""
+
+    def __init__(self, like: Tensor, steps: int, generator: torch.Generator | None):
+        self.like, self.generator, self.left = like, generator, steps
+        self.chunk = max(1, min(steps, NOISE_CHUNK_ELEMENTS // max(like.numel(), 1)))
+        self.buffer: Tensor | None = None
+        self.i = 0
+
+    def next(self) -> Tensor:
+        if self.buffer is None or self.i == len(self.buffer):
+            n = min(self.chunk, self.left)
+            self.buffer = torch.randn((n, *self.like.shape), generator=self.generator, device=self.like.device,
+                                      dtype=self.like.dtype)
+            self.i = 0
+        self.left -= 1
+        self.i += 1
+        return self.buffer[self.i - 1]
+
+
+def _raise_if_nonfinite(x: Tensor, lps: list[Tensor]) -> None:
+    """Raise, naming chains and the first step, if any chain's ℓ or final state is NaN/Inf (one check per run)."""
+    final = x.flatten(1).sum(-1)  # a non-finite element makes its chain's sum non-finite
+    history = torch.stack(lps)
+    if bool(torch.isfinite(final).all()) and bool(torch.isfinite(history).all()):
+        return
+    bad_hist = ~torch.isfinite(history)
+    bad_hist[-1] |= ~torch.isfinite(final)
+    chains = bad_hist.any(0).nonzero().flatten().tolist()
+    first = [int(bad_hist[:, c].nonzero()[0]) for c in chains]
+    shown = ", ".join(f"{c} (step {k})" for c, k in list(zip(chains, first))[:10]) + (" …" if len(chains) > 10 else "")
+    raise FloatingPointError(
+        f"Langevin: non-finite values in chain(s) {shown}; lower step_size, set clip or bounds, "
+        "or pass on_nonfinite='reset' or 'drop'"
+    )
 
 
 @hookimpl
-def register_components(register) -> None:
+def register_components(register: Callable[..., None]) -> None:
     register("sampler", "langevin", Langevin,
-             summary="Langevin dynamics: x += (s²/2)∇ℓ + noise·s·ε; clip, bounds, MALA",
+             summary="Langevin dynamics: x += (s²/2)∇ℓ + noise·s·ε; clip, bounds, MALA, annealing; fused CUDA",
              example={"steps": 5, "step_size": 0.1})
+    register("sampler", "mala", _mala, summary="Metropolis-adjusted Langevin (Langevin with metropolis=True)",
+             example={"steps": 5, "step_size": 0.5})
+
+
+def _mala(
+    steps: Annotated[int, Field(ge=0)] = 60,
+    step_size: Annotated[float, Field(gt=0)] = 0.1,
+    schedule: Literal["constant", "linear", "geometric"] = "constant",
+    final_step_size: Annotated[float, Field(gt=0)] | None = None,
+    on_nonfinite: Literal["raise", "reset", "drop"] = "raise",
+    backend: Literal["auto", "eager", "fused"] = "auto",
+) -> Langevin:
+    return Langevin(steps=steps, step_size=step_size, metropolis=True, schedule=schedule,
+                    final_step_size=final_step_size, on_nonfinite=on_nonfinite, backend=backend)

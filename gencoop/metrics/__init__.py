@@ -1,0 +1,30 @@
+"""Metrics for generative models: sample distances, mode coverage, Fréchet distance, detection scores, bits/dim.
+
+* :func:`mmd`, :func:`energy_distance`: unbiased two-sample distances, 0-dim differentiable tensors.
+* :func:`mode_coverage`: high-quality fraction and modes covered for a known Gaussian mixture (a dict).
+* :func:`frechet_distance` / :func:`frechet_from_stats` / :func:`gaussian_stats`: FD with any feature extractor.
+* :func:`auroc`, :func:`auprc`: anomaly-detection scores (label 1 = anomaly, higher score = more anomalous).
+* :func:`reconstruction_mse`, :func:`bits_per_dim`.
+
+Every function takes batches first, ``(B, *event_shape)``, and flattens events where it needs vectors.
+"""
+
+from gencoop.metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
+from gencoop.metrics.likelihood import bits_per_dim, reconstruction_mse
+from gencoop.metrics.modes import mode_coverage
+from gencoop.metrics.ranking import auprc, auroc
+from gencoop.metrics.sample_distance import DEFAULT_BANDWIDTHS, energy_distance, mmd
+
+__all__ = [
+    "DEFAULT_BANDWIDTHS",
+    "auprc",
+    "auroc",
+    "bits_per_dim",
+    "energy_distance",
+    "frechet_distance",
+    "frechet_from_stats",
+    "gaussian_stats",
+    "mmd",
+    "mode_coverage",
+    "reconstruction_mse",
+]

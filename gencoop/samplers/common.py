@@ -1,0 +1,66 @@
+"""What every sampler needs around its loop: ∇ℓ without parameter gradients, and frozen parameters."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from gencoop.interfaces import LogDensity
+
+
+def value_and_grad(log_density: LogDensity, x: Tensor) -> tuple[Tensor, Tensor]:
+    """ℓ(x) ``(B,)`` and ∇ₓℓ(x) ``(B, *event)``, both detached; only x is differentiated (no ``.grad`` is written)."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        lp = log_density(x)
+        (grad,) = torch.autograd.grad(lp.sum(), x)
+    return lp.detach(), grad
+
+
+def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:
+    """The nn.Modules a log-density callable reaches: itself, a bound method's owner, ``functools.partial``
+    arguments and closure cells (nested ``depth`` levels)."""
+    found: dict[int, nn.Module] = {}
+
+    def visit(obj: Any, level: int) -> None:
+        if level > depth or obj is None:
+            return
+        if isinstance(obj, nn.Module):
+            found.setdefault(id(obj), obj)
+            return
+        if isinstance(obj, functools.partial):
+            for item in (obj.func, *obj.args, *obj.keywords.values()):
+                visit(item, level + 1)
+            return
+        visit(getattr(obj, "__self__", None), level + 1)
+        func = getattr(obj, "__func__", obj)
+        for cell in getattr(func, "__closure__", None) or ():
+            try:
+                visit(cell.cell_contents, level + 1)
+            except ValueError:  # empty cell
+                pass
+
+    visit(fn, 0)
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def frozen_parameters(fn: Any) -> Iterator[list[nn.Parameter]]:
+    """Turn off ``requires_grad`` on the parameters ``fn`` reaches (so sampling records no parameter graph) and
+    restore each flag on exit, whatever happens."""
+    params: dict[int, nn.Parameter] = {}
+    for module in modules_of(fn):
+        for p in module.parameters():
+            params.setdefault(id(p), p)
+    saved = [(p, p.requires_grad) for p in params.values()]
+    try:
+        for p, _ in saved:
+            p.requires_grad_(False)
+        yield [p for p, _ in saved]
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
