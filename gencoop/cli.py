@@ -57,6 +57,100 @@ def list_components(kind: str | None, as_json: bool) -> int:
     return 0
 
 
+def _fail(command: str, exc: BaseException) -> int:
+    """One clear message, no traceback, exit status 2."""
+    print(f"gencoop {command}: {exc}", file=sys.stderr)
+    return 2
+
+
+def _run_config(source: str, overrides: list[str]):
+    """A TOML file or a recipe name, with --set overrides, validated."""
+    import tomllib
+    from pathlib import Path
+
+    from gencoop.config import load_run_config
+
+    path = Path(source)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"no such config file: {source}")
+        with open(path, "rb") as f:
+            return load_run_config(tomllib.load(f), overrides, where=str(path)), path.stem
+    return load_run_config(registry.create("recipe", source), overrides, where=f"recipe {source!r}"), source
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gencoop.train import Trainer
+
+    config, stem = _run_config(args.config, args.set or [])
+    out = args.out or f"runs/{stem}"
+    trainer = Trainer(config, out, resume=args.resume, quiet=args.quiet)
+    try:
+        metrics = trainer.fit()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at step {trainer.step}; checkpoint saved — continue with: "
+              f"gencoop train {args.config} --out {out} --resume", file=sys.stderr)
+        return 130
+    if trainer.ctx.main:
+        _print_metrics(metrics, f"{stem} after {trainer.step} steps")
+        print(f"wrote {out}/samples.png, {out}/metrics.jsonl, {out}/checkpoint.pt")
+    return 0
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console().print(table)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from gencoop.train import load_run
+    from gencoop.train.evaluate import draw, write_picture
+
+    run = load_run(args.run, which=args.checkpoint)
+    torch.manual_seed(args.seed)
+    samples = draw(run.model, args.n, run.config.eval.batch_size)
+    if args.output.endswith(".npy"):
+        np.save(args.output, run.data.to_data_units(samples).numpy())  # raw samples, in data units
+    else:
+        write_picture(samples, run.data, args.output, title=f"samples (step {run.step})")
+    print(f"wrote {args.n} samples to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gencoop.train import build_data, load_run
+    from gencoop.train.evaluate import evaluate
+
+    run = load_run(args.run, which=args.checkpoint)
+    settings = run.config.eval.model_copy(update={"samples": args.samples} if args.samples else {})
+    metrics = {"step": run.step, **evaluate(run.model, build_data(run.config, "test"), settings, run.config.seed)}
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        _print_metrics(metrics, f"{args.run} (step {run.step})")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    table = Table(title="recipes (gencoop train NAME)", title_justify="left")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("summary")
+    table.add_column("data")
+    table.add_column("model")
+    for spec in registry.components("recipe"):
+        cfg = spec.create()
+        table.add_row(spec.name, spec.summary, cfg["data"]["name"], cfg["model"]["name"])
+    Console().print(table)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gencoop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,28 +159,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kind", choices=registry.KINDS, help="only this kind")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
 
-    p = sub.add_parser("demo", help="fit a flow to a 2-D toy and write samples.png and metrics.json")
-    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--data", default="8gaussians", help="toy data set (default: 8gaussians)")
-    p.add_argument("--flow", default="nsf", help="registered flow name (default: nsf)")
-    p.add_argument("--steps", type=int, default=1500)
+    p = sub.add_parser("train", help="train a recipe or a TOML config into a run folder")
+    p.add_argument("config", help="recipe name (see `gencoop recipes`) or a .toml file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. train.steps=500")
+    p.add_argument("--out", help="run folder (default: runs/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("sample", help="draw samples from a run: a picture (.png) or raw samples (.npy)")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=64)
+    p.add_argument("-o", "--output", default="samples.png")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", choices=["auto", "best", "checkpoint"], default="auto")
+
+    p = sub.add_parser("evaluate", help="metrics of a run against held-out data")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true", help="print one flat JSON object")
+    p.add_argument("--samples", type=int, help="number of samples (default: the run's eval.samples)")
+    p.add_argument("--checkpoint", choices=["auto", "best", "checkpoint"], default="auto")
+
+    sub.add_parser("recipes", help="list the built-in and plugin recipes")
 
     args = parser.parse_args(argv)
-    if args.command == "list-components":
-        return list_components(args.kind, args.json)
-    if args.command == "demo":
-        from gencoop.config import ConfigError
-        from gencoop.demo import run_demo
+    from gencoop.config import ConfigError
 
-        try:
-            metrics = run_demo(args.out, data=args.data, flow=args.flow, steps=args.steps, seed=args.seed)
-        except (ConfigError, KeyError, ValueError) as exc:
-            print(f"gencoop demo: {exc}", file=sys.stderr)
-            return 2
-        print(f"held-out NLL {metrics['test_nll']:.3f} nats; wrote {args.out}/samples.png and {args.out}/metrics.json")
-        return 0
-    return 2  # unreachable: argparse requires a command
+    commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "recipes": cmd_recipes}
+    try:
+        if args.command == "list-components":
+            return list_components(args.kind, args.json)
+        return commands[args.command](args)
+    except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
+        return _fail(args.command, exc)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable
+import json
+from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 
 class ConfigError(ValueError):
@@ -51,10 +52,10 @@ def validate(config: type[BaseModel], params: dict[str, Any], where: str) -> Bas
         return config(**params)
     except ValidationError as exc:
         problems = []
-        valid = ", ".join(config.model_fields) or "none"
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "(settings)"
             if err["type"] == "extra_forbidden":
+                valid = ", ".join(_fields_at(config, err["loc"][:-1])) or "none"
                 message = f"unknown parameter; valid parameters are: {valid}"
             elif err["type"] == "missing":
                 message = "required parameter is missing"
@@ -62,6 +63,20 @@ def validate(config: type[BaseModel], params: dict[str, Any], where: str) -> Bas
                 message = f"{err['msg']} (got {err.get('input')!r})"
             problems.append((field, message))
         raise ConfigError(where, problems) from None
+
+
+def _fields_at(config: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) settings model at ``loc``, for "valid parameters are" hints."""
+    model: Any = config
+    for key in loc:
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None:
+            return []
+        model = field.annotation
+        for arg in typing.get_args(model):  # Optional[Sub] and friends
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                model = arg
+    return list(getattr(model, "model_fields", {}))
 
 
 def describe_fields(config: type[BaseModel]) -> dict[str, dict[str, Any]]:
@@ -88,3 +103,130 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     return repr(value)
+
+
+# -- run configurations: what `gencoop train` reads from a TOML file or a recipe ------------------------------------
+
+class PartRef(BaseModel):
+    """A part named in a configuration: ``{name = "realnvp", num_layers = 5}`` — its registry name plus settings."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class OptimSettings(_Strict):
+    """Adam for one parameter group, with linear warm-up and gradient-norm clipping."""
+
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup: int = Field(0, ge=0, description="steps of linear learning-rate warm-up")
+    grad_clip: float | None = Field(None, gt=0, description="clip the group's gradient norm to this")
+
+
+class EarlyStopping(_Strict):
+    metric: str
+    mode: Literal["min", "max"] = "min"
+    patience: int = Field(3, ge=1, description="evaluations without improvement before stopping")
+
+
+class TrainSettings(_Strict):
+    steps: int = Field(2000, ge=0)
+    batch_size: int = Field(256, ge=1, description="per process")
+    optim: OptimSettings = OptimSettings()
+    groups: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-group overrides of optim")
+    log_every: int = Field(25, ge=1)
+    eval_every: int = Field(0, ge=0, description="0: only at the end")
+    sample_every: int = Field(0, ge=0, description="0: only at the end")
+    checkpoint_every: int = Field(250, ge=1)
+    ema: float | None = Field(None, gt=0, lt=1, description="decay of an exponential moving average of weights")
+    early_stopping: EarlyStopping | None = None
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: cores / processes)")
+    device: str = "auto"
+
+    def optim_for(self, group: str) -> OptimSettings:
+        return OptimSettings(**{**self.optim.model_dump(), **self.groups.get(group, {})})
+
+
+class EvalSettings(_Strict):
+    samples: int = Field(2000, ge=2)
+    batch_size: int = Field(500, ge=1)
+
+
+class RunConfig(_Strict):
+    """A whole run: data set and model by registry name, training and evaluation settings, seed."""
+
+    recipe: str | None = None
+    seed: int = 0
+    data: PartRef
+    model: PartRef
+    train: TrainSettings = TrainSettings()
+    eval: EvalSettings = EvalSettings()
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["train.steps=500", "data.name=rings"]`` → nested dict; values parse as JSON when they can, else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError("--set", [(pair, "expected KEY=VALUE, e.g. train.steps=500")])
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_run_config(source: dict[str, Any], overrides: list[str] = (), where: str = "run config") -> RunConfig:
+    """Validate a run configuration (a dict from TOML or a recipe) with ``--set`` overrides applied."""
+    merged = deep_merge(source, parse_overrides(list(overrides)))
+    problems: list[tuple[str, str]] = []
+    try:
+        config: RunConfig = validate(RunConfig, merged, where)  # type: ignore[assignment]
+    except ConfigError as exc:
+        problems += exc.problems
+        config = None  # type: ignore[assignment]
+    problems += _part_problems(merged)
+    if problems:
+        raise ConfigError(where, list(dict.fromkeys(problems)))
+    return config
+
+
+def _part_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Problems with the data set's and the model's own settings (checked against their registered configs)."""
+    from gencoop.registry import UnknownComponentError, get
+
+    problems = []
+    for section, kind in (("data", "dataset"), ("model", "model")):
+        ref = raw.get(section)
+        if not isinstance(ref, dict) or "name" not in ref:
+            continue
+        try:
+            spec = get(kind, ref["name"])
+        except UnknownComponentError as exc:
+            problems.append((f"{section}.name", str(exc)))
+            continue
+        params = {k: v for k, v in ref.items() if k != "name"}
+        try:
+            validate(spec.config, params, f"{section} {ref['name']!r}")
+        except ConfigError as exc:
+            problems += [(f"{section}.{field}", message) for field, message in exc.problems
+                         if not message.startswith("required parameter")]
+    return problems

@@ -26,6 +26,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gencoop.components.priors",
     "gencoop.samplers.langevin",
     "gencoop.data.datasets",
+    "gencoop.models.baselines",
+    "gencoop.recipes",
 )
 
 pm = pluggy.PluginManager(hookspecs.PROJECT)

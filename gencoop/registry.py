@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from gencoop import plugins
 from gencoop.config import ConfigError, config_from_signature, describe_fields, validate
 
-KINDS: tuple[str, ...] = ("energy", "flow", "decoder", "encoder", "prior", "sampler", "model", "dataset")
+KINDS: tuple[str, ...] = ("energy", "flow", "decoder", "encoder", "prior", "sampler", "model", "dataset", "recipe")
 
 
 class RegistrationError(ValueError):

@@ -48,3 +48,28 @@ def plot_2d(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, pad: int = 1) -> Path:
+    """Tile images ``(N, C, H, W)`` in data units [0, 1] into one PNG (C = 1 grey, C = 3 RGB)."""
+    import math
+
+    from PIL import Image
+
+    x = images.detach().float().clamp(0, 1).cpu()
+    n, c, h, w = x.shape
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    ncol = int(math.ceil(n / nrow))
+    grid = torch.ones(c, ncol * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = x[i]
+    arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+    img = Image.fromarray(arr[..., 0] if c == 1 else arr, mode="L" if c == 1 else "RGB")
+    scale = max(1, 256 // max(img.size))  # small images (8×8 digits) are enlarged to stay visible
+    if scale > 1:
+        img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path

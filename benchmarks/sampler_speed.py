@@ -1,0 +1,155 @@
+"""Langevin sampler speed: gencoop against its floor, a naive loop, and torchebm (when installed).
+
+The floor is K bare energy-gradient evaluations (forward + backward w.r.t. x only, parameters frozen): no sampler
+can do K Langevin steps with less. "naive" is a loop in the style of published reference code (a fresh
+``requires_grad`` tensor, the energy's parameters left trainable, ``randn_like`` noise every step).
+Every sampler runs K steps of the same energy from the same start; the table reports the median wall time of
+``--repeats`` runs after one warm-up, and each time as a multiple of the floor.
+
+    python benchmarks/sampler_speed.py                # CPU, 1 thread (stated in the output)
+    python benchmarks/sampler_speed.py --threads 2
+On a CUDA machine the same command adds GPU rows, including gencoop's fused (Triton + CUDA graph) backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+import gencoop
+from gencoop.samplers.common import frozen_parameters
+from gencoop.samplers.langevin import Langevin
+
+STEP = 0.01
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed_rounds(methods: dict[str, Callable[[], object]], device: torch.device, repeats: int
+                 ) -> dict[str, tuple[float, float]]:
+    """Median time and median ratio to ``methods["floor"]``, the methods interleaved round by round so that
+    drift in machine speed hits all of them alike. One warm-up round first (compilation, graph capture)."""
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    for r in range(repeats + 1):
+        for key, fn in methods.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            if r:
+                times[key].append(time.perf_counter() - t0)
+    floor = times["floor"]
+    return {k: (statistics.median(v), statistics.median([t / f for t, f in zip(v, floor)])) for k, v in times.items()}
+
+
+def floor_loop(energy, x0: torch.Tensor, steps: int) -> torch.Tensor:
+    """K gradient evaluations w.r.t. x and nothing else, the energy's parameters frozen."""
+    with frozen_parameters(energy):
+        for _ in range(steps):
+            x = x0.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(energy(x).sum(), x)
+    return g
+
+
+def naive_loop(energy, x0: torch.Tensor, steps: int) -> torch.Tensor:
+    """Langevin as research code often writes it: parameters stay trainable, new noise tensor each step."""
+    x = x0.clone()
+    for _ in range(steps):
+        x.requires_grad_(True)
+        e = energy(x)
+        g = torch.autograd.grad(e.sum(), x)[0]
+        x = x.detach() - 0.5 * STEP**2 * g + STEP * torch.randn_like(x)
+    return x
+
+
+def torchebm_loop():
+    try:
+        from torchebm.core import BaseModel
+        from torchebm.samplers import LangevinDynamics
+    except Exception:
+        return None
+
+    def run(energy, x0, steps):
+        class Wrapped(BaseModel):
+            def __init__(self):
+                super().__init__()
+                self.inner = energy
+
+            def forward(self, x):
+                return self.inner(x)
+
+        sampler = LangevinDynamics(Wrapped(), step_size=STEP, noise_scale=1.0, device=x0.device)
+        return sampler.sample(x=x0.clone(), n_steps=steps)
+
+    return run
+
+
+def cases(device: torch.device) -> list[tuple[str, torch.nn.Module, tuple[int, ...], list[int]]]:
+    mlp2 = gencoop.create("energy", "mlp", dim=2, hidden=(128, 128))
+    mlp100 = gencoop.create("energy", "mlp", dim=100, hidden=(256, 256))
+    conv28 = gencoop.create("energy", "conv", shape=(1, 28, 28), channels=16, blocks=3)
+    out = [
+        ("MLP 2-D (128-128)", mlp2, (1024, 2), [60, 100]),
+        ("MLP 100-D (256-256)", mlp100, (1024, 100), [60, 100]),
+        ("ConvNet 1x28x28 (16 ch)", conv28, (1024 if device.type == "cuda" else 64, 1, 28, 28), [60]),
+    ]
+    if device.type == "cuda":
+        conv32 = gencoop.create("energy", "conv", shape=(3, 32, 32), channels=64, blocks=3)
+        out.append(("ConvNet 3x32x32", conv32, (256, 3, 32, 32), [60]))
+    return [(n, e.to(device), shape, steps) for n, e, shape, steps in out]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpu-only", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available() and not args.cpu_only:
+        devices.append(torch.device("cuda"))
+    ebm = torchebm_loop()
+    print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{args.threads} CPU thread(s), seed {args.seed}, median of {args.repeats} interleaved rounds, step size {STEP}")
+    if torch.cuda.is_available() and not args.cpu_only:
+        print(f"# GPU: {torch.cuda.get_device_name()}")
+    print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop fused | naive loop | torchebm |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for device in devices:
+        for name, energy, shape, step_list in cases(device):
+            torch.manual_seed(args.seed)
+            x0 = torch.randn(shape, device=device)
+            for steps in step_list:
+                eager = Langevin(steps=steps, step_size=STEP, backend="eager")
+                methods = {
+                    "floor": lambda: floor_loop(energy, x0, steps),
+                    "eager": lambda: eager.sample(lambda v: -energy(v), x0),
+                    "naive": lambda: naive_loop(energy, x0, steps),
+                }
+                if device.type == "cuda":
+                    fused = Langevin(steps=steps, step_size=STEP, backend="fused")
+                    methods["fused"] = lambda: fused.sample(lambda v: -energy(v), x0)
+                if ebm is not None:
+                    methods["torchebm"] = lambda: ebm(energy, x0, steps)
+                row = timed_rounds(methods, device, args.repeats)
+
+                def cell(key: str) -> str:
+                    return f"{row[key][0] * 1e3:.1f} ({row[key][1]:.3f}×)" if key in row else "—"
+
+                print(f"| {device.type} | {name} | {shape[0]} | {steps} | {row['floor'][0] * 1e3:.1f} | "
+                      f"{cell('eager')} | {cell('fused')} | {cell('naive')} | "
+                      f"{cell('torchebm') if ebm else 'not installed'} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

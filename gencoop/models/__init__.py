@@ -1,0 +1,6 @@
+"""Compositions: each takes parts in its constructor and adds no numerical machinery of its own."""
+
+from gencoop.models.base import Model, build_part
+from gencoop.models.baselines import GLF, VAE, FlowModel, NoiseInitializer, ShortRunEBM
+
+__all__ = ["Model", "build_part", "FlowModel", "VAE", "GLF", "ShortRunEBM", "NoiseInitializer"]

@@ -1,0 +1,89 @@
+"""What every composition offers the generic trainer, and how a composition builds its parts from settings.
+
+A composition (``model`` part) is an ``nn.Module`` with
+
+* ``parameter_groups() -> {group: [params]}``: one optimiser per group;
+* ``losses(batch) -> {group: loss}``: one scalar per group; the trainer back-propagates each loss into its own
+  group's parameters only (``loss.backward(inputs=group)``), so a loss may read other parts freely;
+* ``sample(n) -> (n, *event_shape)``;
+* optionally ``prepare(x)`` (data-dependent initialisation before training, e.g. ActNorm) and
+  ``metrics(x) -> {name: float}`` (model-specific evaluation on held-out data, e.g. NLL).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gencoop.config import PartRef
+from gencoop.interfaces import Shape
+
+
+class Model(nn.Module, abc.ABC):
+    """A trainable composition of parts (see the module doc)."""
+
+    event_shape: Shape
+
+    @abc.abstractmethod
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]: ...
+
+    @abc.abstractmethod
+    def losses(self, batch: Tensor) -> dict[str, Tensor]: ...
+
+    @abc.abstractmethod
+    def sample(self, n: int) -> Tensor: ...
+
+    def prepare(self, x: Tensor) -> None:
+        """Data-dependent initialisation from a batch of training data (default: nothing)."""
+
+    def metrics(self, x: Tensor) -> dict[str, float]:
+        """Model-specific metrics on held-out data ``x`` (default: none)."""
+        return {}
+
+
+def build_part(kind: str, ref: PartRef | dict | str, event_shape: Shape | None = None, **defaults: Any) -> Any:
+    """Create the part ``ref`` names; sizes it does not set are filled from ``event_shape`` and ``defaults``.
+
+    A vector event ``(d,)`` fills a ``dim`` setting, an image event ``(C, H, W)`` fills ``shape``; ``defaults``
+    (e.g. ``latent_dim=...``) fill any other setting the part has and the reference leaves unset.
+    """
+    from gencoop.registry import get
+
+    if isinstance(ref, str):
+        ref = PartRef(name=ref)
+    elif isinstance(ref, dict):
+        ref = PartRef(**ref)
+    spec = get(kind, ref.name)
+    fields = spec.config.model_fields
+    params = ref.params
+    fill = dict(defaults)
+    if event_shape is not None:
+        if len(event_shape) == 1:
+            fill.setdefault("dim", event_shape[0])
+        else:
+            fill.setdefault("shape", tuple(event_shape))
+    for key, value in fill.items():
+        if key in fields and key not in params:
+            params[key] = value
+    return spec.create(**params)
+
+
+def gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float) -> Tensor:
+    """log N(x; mean, σ² I) summed over the event: ``(B, *event) -> (B,)``."""
+    d = x[0].numel()
+    sq = (x - mean).flatten(1).square().sum(-1)
+    return -sq / (2 * sigma**2) - d * math.log(sigma) - 0.5 * d * math.log(2 * math.pi)
+
+
+def trainable(*modules: nn.Module) -> list[nn.Parameter]:
+    return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")

@@ -1,0 +1,247 @@
+"""The baselines the papers compare against, as compositions: flow alone, VAE, GLF, short-run EBM.
+
+The first three are generators (``prior``, ``latent_shape``, ``decode``), so exponential tilting can take them as
+its base.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from gencoop.components.priors import GaussianPrior
+from gencoop.hookspecs import hookimpl
+from gencoop.interfaces import Decoder, Encoder, Energy, Flow, Prior, Sampler, Shape
+from gencoop.metrics import bits_per_dim
+from gencoop.config import PartRef
+from gencoop.models.base import Model, build_part, gaussian_log_likelihood, trainable
+
+EventShape = tuple[int, ...]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class FlowModel(Model):
+    """A normalizing flow trained by maximum likelihood: loss {"flow": −log q(x)}."""
+
+    def __init__(self, flow: Flow):
+        super().__init__()
+        self.flow = flow
+        self.event_shape = tuple(flow.event_shape)
+
+    # a generator: z ~ N(0, I), x = g(z)
+    @property
+    def prior(self) -> Prior:
+        return self.flow.prior
+
+    @property
+    def latent_shape(self) -> Shape:
+        return self.event_shape
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.flow.decode(z)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return self.flow.log_prob(x)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"flow": trainable(self.flow)}
+
+    def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        return {"flow": self.flow.fit_loss(batch)}
+
+    def sample(self, n: int) -> Tensor:
+        return self.flow.sample(n)
+
+    def prepare(self, x: Tensor) -> None:
+        if hasattr(self.flow, "data_init"):
+            self.flow.data_init(x)
+
+    def metrics(self, x: Tensor) -> dict[str, float]:
+        nll = -self.flow.log_prob(x).mean()
+        return {"nll": nll.item(), "bits_per_dim": float(bits_per_dim(nll, self.event_shape))}
+
+
+class VAE(Model):
+    """q(z|x) = N(μ(x), diag σ(x)²), p(z) = N(0, I), p(x|z) = N(G(z), σ_x² I); loss {"vae": −ELBO}.
+
+    −ELBO(x) = −E_q[log p(x|z)] + KL(q(z|x) ‖ N(0, I)), one reparameterised sample, KL in closed form.
+    """
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, sigma: float = 0.1):
+        super().__init__()
+        self.encoder, self.decoder, self.sigma = encoder, decoder, sigma
+        self.event_shape = tuple(decoder.event_shape)
+        self.latent_shape = tuple(decoder.latent_shape)
+        self.prior = GaussianPrior(self.latent_shape)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def negative_elbo(self, x: Tensor) -> Tensor:
+        mean, log_std = self.encoder(x)
+        z = mean + log_std.exp() * torch.randn_like(mean)
+        recon = -gaussian_log_likelihood(x, self.decoder(z), self.sigma)
+        kl = 0.5 * (mean.square() + (2 * log_std).exp() - 2 * log_std - 1).flatten(1).sum(-1)
+        return recon + kl
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"vae": trainable(self.encoder, self.decoder)}
+
+    def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        return {"vae": self.negative_elbo(batch).mean()}
+
+    def sample(self, n: int) -> Tensor:
+        return self.decoder(self.prior.sample(n))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x)[0])
+
+    def metrics(self, x: Tensor) -> dict[str, float]:
+        return {"elbo": -self.negative_elbo(x).mean().item(),
+                "recon_mse": (self.reconstruct(x) - x).square().mean().item()}
+
+
+class GLF(Model):
+    """Generative latent flow: a deterministic autoencoder and a flow prior on its latents, trained jointly.
+
+    Losses: {"autoencoder": ‖x − G(E(x))‖² (mean over elements), "flow": −log q_flow(sg[E(x)])}; the flow's NLL does
+    not reach the encoder (stop-gradient), which keeps the latents from shrinking toward a degenerate density.
+    """
+
+    def __init__(self, encoder: Encoder, decoder: Decoder, flow: Flow):
+        super().__init__()
+        self.encoder, self.decoder, self.flow = encoder, decoder, flow
+        self.event_shape = tuple(decoder.event_shape)
+        self.latent_shape = tuple(decoder.latent_shape)
+
+    @property
+    def prior(self) -> Prior:
+        return self.flow
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)[0]
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"autoencoder": trainable(self.encoder, self.decoder), "flow": trainable(self.flow)}
+
+    def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        z = self.encode(batch)
+        return {"autoencoder": (self.decoder(z) - batch).square().mean(), "flow": self.flow.fit_loss(z.detach())}
+
+    def sample(self, n: int) -> Tensor:
+        return self.decoder(self.flow.sample(n))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encode(x))
+
+    def metrics(self, x: Tensor) -> dict[str, float]:
+        z = self.encode(x)
+        return {"recon_mse": (self.decoder(z) - x).square().mean().item(),
+                "latent_nll": -self.flow.log_prob(z).mean().item()}
+
+
+class NoiseInitializer(nn.Module):
+    """Fixed initial distribution for short-run chains: N(0, scale² I) or U[−scale, scale]^d."""
+
+    def __init__(self, event_shape: Shape, kind: Literal["gaussian", "uniform"] = "gaussian", scale: float = 1.0):
+        super().__init__()
+        self.event_shape, self.kind, self.scale = tuple(event_shape), kind, scale
+        self.register_buffer("_ref", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
+
+    def sample(self, n: int) -> Tensor:
+        shape = (n, *self.event_shape)
+        if self.kind == "uniform":
+            return (2 * torch.rand(shape, device=self._ref.device, dtype=self._ref.dtype) - 1) * self.scale
+        return torch.randn(shape, device=self._ref.device, dtype=self._ref.dtype) * self.scale
+
+
+class ShortRunEBM(Model):
+    """Short-run EBM (Nijkamp et al.): Langevin from a fixed noise distribution; loss {"energy"}.
+
+    energy loss = E(x_data).mean() − E(x_model).mean() + α·(E(x_data)² + E(x_model)²).mean(), x_model detached;
+    its gradient is the (negated) MLE gradient plus an optional energy-magnitude regulariser α.
+    """
+
+    def __init__(self, energy: Energy, sampler: Sampler, init: NoiseInitializer, energy_reg: float = 0.0):
+        super().__init__()
+        self.energy, self.sampler, self.init, self.energy_reg = energy, sampler, init, energy_reg
+        self.event_shape = tuple(energy.event_shape)
+
+    def log_density(self, x: Tensor) -> Tensor:
+        return -self.energy(x)
+
+    def sample(self, n: int) -> Tensor:
+        return self.sampler.sample(self.log_density, self.init.sample(n))
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"energy": trainable(self.energy)}
+
+    def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        return {"energy": ebm_loss(self.energy, batch, self.sample(batch.shape[0]), self.energy_reg)}
+
+
+def ebm_loss(energy: Energy, x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
+    """E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both): minimising it follows the MLE gradient."""
+    e_data, e_model = energy(x_data), energy(x_model.detach())
+    loss = e_data.mean() - e_model.mean()
+    if reg:
+        loss = loss + reg * (e_data.square().mean() + e_model.square().mean())
+    return loss
+
+
+# -- registered factories: parts named by registry name, sizes filled from the data's event shape -------------------
+
+def flow_model(event_shape: EventShape = (2,), flow: PartRef = PartRef(name="realnvp")) -> FlowModel:
+    return FlowModel(build_part("flow", flow, event_shape))
+
+
+def _autoencoder(event_shape, latent_dim, encoder, decoder) -> tuple[Encoder, Decoder]:
+    image = len(event_shape) > 1
+    enc = build_part("encoder", encoder or PartRef(name="conv" if image else "mlp"), event_shape, latent_dim=latent_dim)
+    dec = build_part("decoder", decoder or PartRef(name="conv" if image else "mlp"), event_shape, latent_dim=latent_dim)
+    return enc, dec
+
+
+def vae_model(event_shape: EventShape = (2,), latent_dim: Positive = 2, encoder: PartRef | None = None,
+              decoder: PartRef | None = None, sigma: Annotated[float, Field(gt=0)] = 0.1) -> VAE:
+    """VAE; encoder/decoder default to ``mlp`` for vectors and ``conv`` for images."""
+    return VAE(*_autoencoder(event_shape, latent_dim, encoder, decoder), sigma=sigma)
+
+
+def glf_model(event_shape: EventShape = (2,), latent_dim: Annotated[int, Field(ge=2)] = 2,
+              encoder: PartRef | None = None, decoder: PartRef | None = None,
+              flow: PartRef = PartRef(name="realnvp")) -> GLF:
+    """GLF; encoder/decoder default to ``mlp`` for vectors and ``conv`` for images; the flow acts on the latent."""
+    enc, dec = _autoencoder(event_shape, latent_dim, encoder, decoder)
+    return GLF(enc, dec, build_part("flow", flow, (latent_dim,)))
+
+
+def ebm_model(event_shape: EventShape = (2,), energy: PartRef | None = None,
+              sampler: PartRef = PartRef(name="langevin", steps=60, step_size=0.05),
+              init: Literal["gaussian", "uniform"] = "gaussian", init_scale: Annotated[float, Field(gt=0)] = 1.0,
+              energy_reg: Annotated[float, Field(ge=0)] = 0.0) -> ShortRunEBM:
+    """Short-run EBM; the energy defaults to ``mlp`` for vectors and ``conv`` for images."""
+    energy_part = build_part("energy", energy or PartRef(name="conv" if len(event_shape) > 1 else "mlp"), event_shape)
+    return ShortRunEBM(energy_part, build_part("sampler", sampler), NoiseInitializer(event_shape, init, init_scale),
+                       energy_reg)
+
+
+@hookimpl
+def register_components(register) -> None:
+    register("model", "flow", flow_model, summary="Normalizing flow by maximum likelihood (a generator)",
+             example={"event_shape": (2,), "flow": {"name": "realnvp", "num_layers": 2, "hidden": 8}})
+    register("model", "vae", vae_model, summary="VAE: Gaussian encoder, decoder, N(0, I) prior (a generator)",
+             example={"event_shape": (2,), "latent_dim": 2, "encoder": {"name": "mlp", "hidden": (8,)},
+                      "decoder": {"name": "mlp", "hidden": (8,)}})
+    register("model", "glf", glf_model, summary="Generative latent flow: autoencoder + flow prior (a generator)",
+             example={"event_shape": (2,), "latent_dim": 2, "encoder": {"name": "mlp", "hidden": (8,)},
+                      "decoder": {"name": "mlp", "hidden": (8,)}, "flow": {"name": "realnvp", "num_layers": 2}})
+    register("model", "ebm", ebm_model, summary="Short-run EBM: Langevin from fixed noise (Nijkamp et al.)",
+             example={"event_shape": (2,), "energy": {"name": "mlp", "hidden": (8,)},
+                      "sampler": {"name": "langevin", "steps": 3}})

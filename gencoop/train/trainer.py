@@ -1,0 +1,268 @@
+"""One trainer for every composition: an optimiser per parameter group, one loss per group.
+
+Per step: draw the next batch; ``losses = model.losses(batch)``; for each group, back-propagate its loss into its
+own parameters only, average gradients over ranks, clip, step. Around that: warm-up, EMA, a live progress bar,
+JSONL logs, periodic evaluation and pictures, early stopping, atomic checkpoints and exact resume (parameters,
+optimisers, schedulers, EMA, every RNG stream, data order and step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+
+from gencoop.config import RunConfig
+from gencoop.data.dataset import ArrayDataset
+from gencoop.models.base import Model
+from gencoop.train import checkpoint, distributed
+from gencoop.train.evaluate import draw, evaluate, write_picture
+from gencoop.train.runs import build_data, build_model, resolve_device
+
+Callback = Callable[["Trainer", int, dict[str, float]], None]
+
+
+class BatchStream:
+    """Shuffled epochs over ``n`` indices from a seeded generator; rank r of w takes slice r of each global batch.
+    Its whole state (generator, permutation, position) goes into checkpoints."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, ctx: distributed.Dist):
+        if n < batch_size * ctx.world:
+            batch_size = max(1, n // ctx.world)
+        self.n, self.batch_size, self.ctx = n, batch_size, ctx
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.generator)
+        self.pos = 0
+
+    def next(self) -> Tensor:
+        global_batch = self.batch_size * self.ctx.world
+        if self.pos + global_batch > self.n:
+            self.perm = torch.randperm(self.n, generator=self.generator)
+            self.pos = 0
+        start = self.pos + self.ctx.rank * self.batch_size
+        self.pos += global_batch
+        return self.perm[start:start + self.batch_size]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm, self.pos = state["perm"], int(state["pos"])
+
+
+class Trainer:
+    """Train ``config`` into the run folder ``out`` (config.json, checkpoint.pt, metrics.jsonl, samples/)."""
+
+    def __init__(self, config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
+                 callbacks: list[Callback] = ()):
+        self.config, self.out, self.quiet = config, Path(out), quiet
+        self.callbacks = list(callbacks)
+        t = config.train
+        self.device = resolve_device(t.device)
+        self.ctx = distributed.setup(self.device, t.threads)
+        torch.manual_seed(config.seed + self.ctx.rank)  # each rank runs its own chains
+        self.data = build_data(config, split="train")
+        self.eval_data = build_data(config, split="test")
+        self.model: Model = build_model(config, self.data).to(self.device)
+        self.groups = self.model.parameter_groups()
+        self.optimizers = {g: self._optimizer(g, ps) for g, ps in self.groups.items()}
+        self.schedulers = {g: torch.optim.lr_scheduler.LambdaLR(o, self._warmup(g)) for g, o in self.optimizers.items()}
+        self.stream = BatchStream(len(self.data), t.batch_size, config.seed, self.ctx)
+        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema else None
+        self.step, self.best, self.bad_evals, self.stopped_early = 0, None, 0, False
+        self.ckpt_path = self.out / checkpoint.CHECKPOINT
+        if resume and self.ckpt_path.exists():
+            self._load(checkpoint.load(self.ckpt_path, self.device))
+        else:
+            self._prepare()
+        distributed.broadcast_parameters(self.model, self.ctx)
+        if self.ctx.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(config.model_dump_json(indent=2))
+            self._trim_log()
+
+    # -- set-up ------------------------------------------------------------------------------------------------
+    def _optimizer(self, group: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        o = self.config.train.optim_for(group)
+        return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+    def _warmup(self, group: str) -> Callable[[int], float]:
+        warm = self.config.train.optim_for(group).warmup
+        return lambda step: min(1.0, (step + 1) / warm) if warm else 1.0
+
+    def _prepare(self) -> None:
+        """Data-dependent initialisation (ActNorm) from a fixed batch, before any step."""
+        idx = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.config.seed))[:512]
+        self.model.prepare(self.data.batch(idx).to(self.device))
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
+            "ema": self.ema,
+            "rng": rng,
+            "data": self.stream.state_dict(),
+            "best": self.best,
+            "bad_evals": self.bad_evals,
+            "config": self.config.model_dump_json(),
+        }
+
+    def _load(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        for g, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][g])
+        for g, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][g])
+        self.ema = state["ema"]
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.stream.load_state_dict(state["data"])
+        self.best, self.bad_evals = state["best"], int(state["bad_evals"])
+
+    def save(self) -> None:
+        if self.ctx.main:
+            checkpoint.save_atomic(self.state_dict(), self.ckpt_path)
+
+    def _trim_log(self) -> None:
+        """On resume, drop log lines written after the checkpoint (they will be written again)."""
+        log = self.out / "metrics.jsonl"
+        if log.exists():
+            keep = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln).get("step", 0) <= self.step]
+            log.write_text("".join(ln + "\n" for ln in keep))
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.ctx.main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # -- one optimisation step -----------------------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        batch = self.data.batch(self.stream.next(), generator=self.stream.generator).to(self.device)
+        losses = self.model.losses(batch)
+        if set(losses) != set(self.groups):
+            raise RuntimeError(f"{type(self.model).__name__}.losses returned groups {sorted(losses)}, "
+                               f"but parameter_groups has {sorted(self.groups)}")
+        for o in self.optimizers.values():
+            o.zero_grad(set_to_none=True)
+        names = list(losses)
+        for i, g in enumerate(names):  # each loss reaches its own group's parameters only
+            if losses[g].requires_grad:
+                losses[g].backward(inputs=self.groups[g], retain_graph=i < len(names) - 1)
+        out = {}
+        for g, params in self.groups.items():
+            distributed.average_gradients(params, self.ctx)
+            clip = self.config.train.optim_for(g).grad_clip
+            if clip is not None:
+                out[f"grad_norm/{g}"] = float(nn.utils.clip_grad_norm_(params, clip))
+            self.optimizers[g].step()
+            self.schedulers[g].step()
+        if self.ema is not None:
+            decay = self.config.train.ema
+            with torch.no_grad():
+                for k, v in self.model.state_dict().items():
+                    if v.is_floating_point():
+                        self.ema[k].lerp_(v, 1 - decay)  # ema ← decay·ema + (1 − decay)·v
+                    else:
+                        self.ema[k].copy_(v)
+        out.update({f"loss/{g}": float(v.detach()) for g, v in losses.items()})
+        return out
+
+    # -- evaluation, pictures -------------------------------------------------------------------------------------
+    def evaluation_model(self) -> Model:
+        """The model to evaluate and sample: the EMA weights when EMA is on."""
+        if self.ema is None:
+            return self.model
+        import copy
+
+        shadow = copy.deepcopy(self.model)
+        shadow.load_state_dict(self.ema)
+        return shadow
+
+    def evaluate(self) -> dict[str, float]:
+        metrics = evaluate(self.evaluation_model(), self.eval_data, self.config.eval, seed=self.config.seed)
+        self.log({"step": self.step, "eval": metrics})
+        return metrics
+
+    def picture(self, name: str) -> Path | None:
+        if not self.ctx.main:
+            return None
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.config.seed)
+            n = 2000 if len(self.data.event_shape) == 1 else 64
+            samples = draw(self.evaluation_model(), n, self.config.eval.batch_size)
+        try:
+            return write_picture(samples, self.data, self.out / name, title=f"samples (step {self.step})")
+        except ValueError:
+            return None
+
+    def _early_stop(self, metrics: dict[str, float]) -> bool:
+        rule = self.config.train.early_stopping
+        if rule is None:
+            return False
+        if rule.metric not in metrics:
+            raise KeyError(f"train.early_stopping.metric: {rule.metric!r} is not among the metrics {sorted(metrics)}")
+        value = float(metrics[rule.metric])
+        better = self.best is None or (value < self.best if rule.mode == "min" else value > self.best)
+        if better:
+            self.best, self.bad_evals = value, 0
+            if self.ctx.main:
+                checkpoint.save_atomic({"step": self.step, "model": self.evaluation_model().state_dict(),
+                                        "metric": value}, self.out / checkpoint.BEST)
+            return False
+        self.bad_evals += 1
+        return self.bad_evals >= rule.patience
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        t = self.config.train
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        name = self.config.recipe or self.config.model.name
+        with Progress(*columns, disable=self.quiet or not self.ctx.main, transient=False) as progress:
+            task = progress.add_task(name, total=t.steps, completed=self.step, status="")
+            try:
+                while self.step < t.steps:
+                    record = self.train_step()
+                    self.step += 1
+                    if not all(math.isfinite(v) for v in record.values()):
+                        self.save()
+                        raise FloatingPointError(f"non-finite loss at step {self.step}: {record}")
+                    if self.step % t.log_every == 0 or self.step == t.steps:
+                        self.log({"step": self.step, **record})
+                    progress.update(task, advance=1, status="  ".join(
+                        f"{k.split('/')[-1]} {v:.3g}" for k, v in record.items() if k.startswith("loss/")))
+                    for cb in self.callbacks:
+                        cb(self, self.step, record)
+                    if t.sample_every and self.step % t.sample_every == 0:
+                        self.picture(f"samples/step_{self.step:06d}.png")
+                    if t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps:
+                        if self._early_stop(self.evaluate()):
+                            self.stopped_early = True
+                            self.save()
+                            break
+                    if self.step % t.checkpoint_every == 0:
+                        self.save()
+            except KeyboardInterrupt:
+                self.save()  # nothing lost: `--resume` continues from here
+                raise
+        self.save()
+        final = self.evaluate()
+        if not self.stopped_early and t.early_stopping is not None:
+            self._early_stop(final)  # the last evaluation may still be the best
+        self.picture("samples.png")
+        distributed.barrier(self.ctx)
+        return final
