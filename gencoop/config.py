@@ -126,6 +126,7 @@ class OptimSettings(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     warmup: int = Field(0, ge=0, description="steps of linear learning-rate warm-up")
     grad_clip: float | None = Field(None, gt=0, description="clip the group's gradient norm to this")
+    skip_grad_norm: float | None = Field(None, gt=0, description="skip the update when the gradient norm exceeds this")
 
 
 class EarlyStopping(_Strict):
@@ -168,9 +169,14 @@ class RunConfig(_Strict):
     eval: EvalSettings = EvalSettings()
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["train.steps=500", "data.name=rings"]`` → nested dict; values parse as JSON when they can, else strings."""
-    out: dict[str, Any] = {}
+def apply_overrides(source: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """Apply ``--set KEY=VALUE`` pairs (``train.steps=500``, ``model.flow={"name": "nsf"}``) to a copy of ``source``.
+
+    Values parse as JSON when they can, else they are strings; a value replaces what was at its key (a dict value
+    replaces the whole section). When ``data.name`` or ``model.name`` changes, the old part's settings that the
+    new part does not take are dropped, so ``--set data.name=digits`` works on a toy recipe.
+    """
+    out = json.loads(json.dumps(source))  # a deep copy
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError("--set", [(pair, "expected KEY=VALUE, e.g. train.steps=500")])
@@ -179,24 +185,34 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        *path, leaf = key.strip().split(".")
         node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
+        for p in path:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[leaf] = value
+    for section, kind in (("data", "dataset"), ("model", "model")):
+        old, new = source.get(section) or {}, out.get(section)
+        if isinstance(new, dict) and old.get("name") not in (None, new.get("name")):
+            _drop_foreign_settings(new, kind, keep=[k for k in new if new.get(k) != old.get(k)])
     return out
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+def _drop_foreign_settings(ref: dict[str, Any], kind: str, keep: list[str]) -> None:
+    from gencoop.registry import UnknownComponentError, get
+
+    try:
+        fields = get(kind, ref["name"]).config.model_fields
+    except (UnknownComponentError, KeyError):
+        return  # reported by validation
+    for k in [k for k in ref if k != "name" and k not in fields and k not in keep]:
+        del ref[k]
 
 
 def load_run_config(source: dict[str, Any], overrides: list[str] = (), where: str = "run config") -> RunConfig:
     """Validate a run configuration (a dict from TOML or a recipe) with ``--set`` overrides applied."""
-    merged = deep_merge(source, parse_overrides(list(overrides)))
+    merged = apply_overrides(source, list(overrides))
     problems: list[tuple[str, str]] = []
     try:
         config: RunConfig = validate(RunConfig, merged, where)  # type: ignore[assignment]

@@ -27,6 +27,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gencoop.samplers.langevin",
     "gencoop.data.datasets",
     "gencoop.models.baselines",
+    "gencoop.models.coopflow",
     "gencoop.recipes",
 )
 

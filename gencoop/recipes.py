@@ -51,6 +51,13 @@ RECIPES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         {"name": "ebm", "energy": {"name": "mlp", **MLP}, "init_scale": 2.0, "energy_reg": 0.01,
          "sampler": {"name": "langevin", "steps": 60, "step_size": 0.05, "clip": 0.1}},
         {**TOY_TRAIN, **_lr(1e-4, betas=[0.5, 0.999])})),
+    "coopflow-25gaussians": ("CoopFlow: RealNVP proposes, 30 Langevin steps revise toward an MLP EBM", _recipe(
+        "coopflow-25gaussians", {"name": "25gaussians", "n": 20000},
+        {"name": "coopflow", "energy": {"name": "mlp", "hidden": [256, 256]},
+         "flow": {"name": "realnvp", "num_layers": 6, "hidden": 128},
+         "sampler": {"name": "langevin", "steps": 30, "step_size": 0.1, "noise": 0.0, "clip": 0.1}},
+        {**TOY_TRAIN, "optim": {"lr": 1e-4, "betas": [0.5, 0.999], "skip_grad_norm": 1e4},
+         "groups": {"flow": {"lr": 1e-3, "betas": [0.9, 0.999], "grad_clip": 10.0}}})),
     "flow-digits": ("Glow by maximum likelihood on scikit-learn digits (8×8)", _recipe(
         "flow-digits", {"name": "digits", "split": "train", "dequantize": True},
         {"name": "flow", "flow": {"name": "glow", "levels": 2, "steps_per_level": 4, "hidden_channels": 64}},

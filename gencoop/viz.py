@@ -32,7 +32,8 @@ def plot_2d(
         r = torch.linspace(-lim, lim, resolution)
         grid = torch.cartesian_prod(r, r)
         with torch.no_grad():
-            dens = torch.exp(log_density(grid)).reshape(resolution, resolution).T.cpu().numpy()
+            lp = log_density(grid)
+            dens = torch.exp(lp - lp.max()).reshape(resolution, resolution).T.cpu().numpy()  # unnormalised is fine
         ax = axes[0][-1]
         ax.imshow(dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
         ax.set_title("model density", fontsize=10)

@@ -16,15 +16,24 @@ Positive = Annotated[int, Field(ge=1)]
 
 
 class MLPEnergy(Energy):
-    """E(x) = MLP(x) for vectors ``(B, dim) -> (B,)``."""
+    """E(x) = MLP(x) (+ ‖x‖²/(2·base_std²) with ``base_std``) for vectors ``(B, dim) -> (B,)``.
 
-    def __init__(self, dim: Positive = 2, hidden: Sequence[int] = (128, 128), activation: Activation = "silu"):
+    The optional quadratic term is a Gaussian base measure: p(x) ∝ exp(−MLP(x))·N(x; 0, base_std² I). It keeps
+    the density normalisable and stops Langevin chains from running off to where an MLP's energy falls linearly.
+    """
+
+    def __init__(self, dim: Positive = 2, hidden: Sequence[int] = (128, 128), activation: Activation = "silu",
+                 base_std: Annotated[float, Field(gt=0)] | None = None):
         super().__init__()
         self.event_shape = (dim,)
         self.net = mlp(dim, 1, hidden, activation)
+        self.base_std = base_std
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+        e = self.net(x).squeeze(-1)
+        if self.base_std is not None:
+            e = e + x.square().sum(-1) / (2 * self.base_std**2)
+        return e
 
 
 class _ResDown(nn.Module):

@@ -1,6 +1,7 @@
 """Compositions: each takes parts in its constructor and adds no numerical machinery of its own."""
 
 from gencoop.models.base import Model, build_part
-from gencoop.models.baselines import GLF, VAE, FlowModel, NoiseInitializer, ShortRunEBM
+from gencoop.models.baselines import GLF, VAE, FlowModel
+from gencoop.models.coopflow import CoopFlow, NoiseInitializer
 
-__all__ = ["Model", "build_part", "FlowModel", "VAE", "GLF", "ShortRunEBM", "NoiseInitializer"]
+__all__ = ["Model", "build_part", "CoopFlow", "FlowModel", "VAE", "GLF", "NoiseInitializer"]

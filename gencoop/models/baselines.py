@@ -1,7 +1,7 @@
 """The baselines the papers compare against, as compositions: flow alone, VAE, GLF, short-run EBM.
 
 The first three are generators (``prior``, ``latent_shape``, ``decode``), so exponential tilting can take them as
-its base.
+its base. The short-run EBM is CoopFlow with a fixed noise initialiser (:mod:`gencoop.models.coopflow`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from torch import Tensor, nn
 
 from gencoop.components.priors import GaussianPrior
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Decoder, Encoder, Energy, Flow, Prior, Sampler, Shape
+from gencoop.interfaces import Decoder, Encoder, Flow, Prior, Shape
 from gencoop.metrics import bits_per_dim
 from gencoop.config import PartRef
 from gencoop.models.base import Model, build_part, gaussian_log_likelihood, trainable
+from gencoop.models.coopflow import CoopFlow, coopflow_model
 
 EventShape = tuple[int, ...]
 Positive = Annotated[int, Field(ge=1)]
@@ -146,55 +147,6 @@ class GLF(Model):
                 "latent_nll": -self.flow.log_prob(z).mean().item()}
 
 
-class NoiseInitializer(nn.Module):
-    """Fixed initial distribution for short-run chains: N(0, scale² I) or U[−scale, scale]^d."""
-
-    def __init__(self, event_shape: Shape, kind: Literal["gaussian", "uniform"] = "gaussian", scale: float = 1.0):
-        super().__init__()
-        self.event_shape, self.kind, self.scale = tuple(event_shape), kind, scale
-        self.register_buffer("_ref", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
-
-    def sample(self, n: int) -> Tensor:
-        shape = (n, *self.event_shape)
-        if self.kind == "uniform":
-            return (2 * torch.rand(shape, device=self._ref.device, dtype=self._ref.dtype) - 1) * self.scale
-        return torch.randn(shape, device=self._ref.device, dtype=self._ref.dtype) * self.scale
-
-
-class ShortRunEBM(Model):
-    """Short-run EBM (Nijkamp et al.): Langevin from a fixed noise distribution; loss {"energy"}.
-
-    energy loss = E(x_data).mean() − E(x_model).mean() + α·(E(x_data)² + E(x_model)²).mean(), x_model detached;
-    its gradient is the (negated) MLE gradient plus an optional energy-magnitude regulariser α.
-    """
-
-    def __init__(self, energy: Energy, sampler: Sampler, init: NoiseInitializer, energy_reg: float = 0.0):
-        super().__init__()
-        self.energy, self.sampler, self.init, self.energy_reg = energy, sampler, init, energy_reg
-        self.event_shape = tuple(energy.event_shape)
-
-    def log_density(self, x: Tensor) -> Tensor:
-        return -self.energy(x)
-
-    def sample(self, n: int) -> Tensor:
-        return self.sampler.sample(self.log_density, self.init.sample(n))
-
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"energy": trainable(self.energy)}
-
-    def losses(self, batch: Tensor) -> dict[str, Tensor]:
-        return {"energy": ebm_loss(self.energy, batch, self.sample(batch.shape[0]), self.energy_reg)}
-
-
-def ebm_loss(energy: Energy, x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
-    """E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both): minimising it follows the MLE gradient."""
-    e_data, e_model = energy(x_data), energy(x_model.detach())
-    loss = e_data.mean() - e_model.mean()
-    if reg:
-        loss = loss + reg * (e_data.square().mean() + e_model.square().mean())
-    return loss
-
-
 # -- registered factories: parts named by registry name, sizes filled from the data's event shape -------------------
 
 def flow_model(event_shape: EventShape = (2,), flow: PartRef = PartRef(name="realnvp")) -> FlowModel:
@@ -225,11 +177,11 @@ def glf_model(event_shape: EventShape = (2,), latent_dim: Annotated[int, Field(g
 def ebm_model(event_shape: EventShape = (2,), energy: PartRef | None = None,
               sampler: PartRef = PartRef(name="langevin", steps=60, step_size=0.05),
               init: Literal["gaussian", "uniform"] = "gaussian", init_scale: Annotated[float, Field(gt=0)] = 1.0,
-              energy_reg: Annotated[float, Field(ge=0)] = 0.0) -> ShortRunEBM:
-    """Short-run EBM; the energy defaults to ``mlp`` for vectors and ``conv`` for images."""
-    energy_part = build_part("energy", energy or PartRef(name="conv" if len(event_shape) > 1 else "mlp"), event_shape)
-    return ShortRunEBM(energy_part, build_part("sampler", sampler), NoiseInitializer(event_shape, init, init_scale),
-                       energy_reg)
+              energy_reg: Annotated[float, Field(ge=0)] = 0.0) -> CoopFlow:
+    """Short-run EBM (Nijkamp et al.): CoopFlow with a fixed noise initialiser in place of the flow; the energy
+    defaults to ``mlp`` for vectors and ``conv`` for images."""
+    return coopflow_model(event_shape, energy=energy, sampler=sampler, init=init, init_scale=init_scale,
+                          energy_reg=energy_reg)
 
 
 @hookimpl

@@ -12,13 +12,18 @@ from torch import Tensor, nn
 from gencoop.interfaces import LogDensity
 
 
-def value_and_grad(log_density: LogDensity, x: Tensor) -> tuple[Tensor, Tensor]:
-    """ℓ(x) ``(B,)`` and ∇ₓℓ(x) ``(B, *event)``, both detached; only x is differentiated (no ``.grad`` is written)."""
+def value_and_grad(log_density: LogDensity, x: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    """ℓ(x) ``(B,)`` and ∇ₓℓ(x) ``(B, *event)``; only x is differentiated (no ``.grad`` is written).
+
+    Detached by default; with ``create_graph=True`` both stay attached to x's graph, so a chain of updates can be
+    differentiated w.r.t. its start (the Langevin flow as a map, for reconstruction).
+    """
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+        if not create_graph or not x.requires_grad:
+            x = x.detach().requires_grad_(True)
         lp = log_density(x)
-        (grad,) = torch.autograd.grad(lp.sum(), x)
-    return lp.detach(), grad
+        (grad,) = torch.autograd.grad(lp.sum(), x, create_graph=create_graph)
+    return (lp, grad) if create_graph else (lp.detach(), grad)
 
 
 def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:

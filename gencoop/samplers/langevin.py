@@ -112,16 +112,28 @@ class Langevin(Sampler):
         generator: torch.Generator | None = None,
         return_trajectory: int = 0,
         diagnostics: bool = False,
+        noise: Tensor | None = None,
+        differentiable: bool = False,
     ) -> LangevinResult:
-        """Run the chains from ``x0`` ``(B, *event)``; see :class:`LangevinResult` for what comes back."""
+        """Run the chains from ``x0`` ``(B, *event)``; see :class:`LangevinResult` for what comes back.
+
+        ``noise`` ``(steps, B, *event)`` fixes the injected ε (the Langevin flow as a deterministic map F(x0, e));
+        ``differentiable=True`` keeps the graph, so ``result.x`` can be differentiated w.r.t. ``x0`` (ULA only).
+        """
         steps = self.steps if steps is None else steps
+        if noise is not None and tuple(noise.shape) != (steps, *x0.shape):
+            raise ValueError(f"noise: expected shape {(steps, *x0.shape)} (steps, *x0.shape), got {tuple(noise.shape)}")
+        if differentiable and (self.metropolis or self.on_nonfinite != "raise"):
+            raise ValueError("differentiable: only plain Langevin (no metropolis, on_nonfinite='raise') is a smooth map")
+        plain = not (return_trajectory or diagnostics or differentiable or noise is not None)
         with frozen_parameters(log_density):
-            # the fused path covers plain runs; trajectories, diagnostics and reset/drop run eagerly
-            if self._use_fused(x0) and not return_trajectory and not diagnostics and self.on_nonfinite == "raise":
+            # the fused path covers plain runs; everything else runs eagerly
+            if plain and self.on_nonfinite == "raise" and self._use_fused(x0):
                 from gencoop.samplers.fused import run_fused
 
                 return run_fused(self, log_density, x0, steps, generator)
-            return self._run_eager(log_density, x0, steps, generator, return_trajectory, diagnostics)
+            return self._run_eager(log_density, x0, steps, generator, return_trajectory, diagnostics,
+                                   noise, differentiable)
 
     def _use_fused(self, x: Tensor) -> bool:
         if self.backend == "eager":
@@ -135,13 +147,16 @@ class Langevin(Sampler):
 
     # -- the eager loop ----------------------------------------------------------------------------------------
     def _run_eager(self, log_density: LogDensity, x0: Tensor, steps: int, generator: torch.Generator | None,
-                   every: int, want_diag: bool) -> LangevinResult:
-        x = x0.detach().clone()
+                   every: int, want_diag: bool, given_noise: Tensor | None = None,
+                   differentiable: bool = False) -> LangevinResult:
+        x = x0 if differentiable else x0.detach().clone()
         if self.bounds is not None:
-            x.clamp_(*self.bounds)
+            x = x.clamp(*self.bounds)
         sizes = self.step_sizes(steps)
-        noise = _NoiseStream(x, steps, generator) if self.noise > 0 else None
-        lp, grad = value_and_grad(log_density, x)
+        noise = None
+        if self.noise > 0:
+            noise = iter(given_noise) if given_noise is not None else _NoiseStream(x, steps, generator)
+        lp, grad = value_and_grad(log_density, x, differentiable)
         start = (x, lp, grad)  # where "reset" sends a chain back to
         lps = [lp]  # per-step log-densities: the non-finite check costs nothing per step
         trajectory = [x] if every else None
@@ -155,17 +170,18 @@ class Langevin(Sampler):
                 grad_norm += grad.flatten(1).norm(dim=-1)
             c, sigma = 0.5 * s * s, self.noise * s
             proposal = torch.add(x, grad, alpha=c) if self.clip is None else x + self._drift(grad, c)
-            if noise is not None:
-                proposal.add_(noise.next(), alpha=sigma)
+            if noise is not None:  # in place unless a graph is kept
+                eps = next(noise)
+                proposal = proposal + sigma * eps if differentiable else proposal.add_(eps, alpha=sigma)
             if self.bounds is not None:
-                proposal.clamp_(*self.bounds)
+                proposal = proposal.clamp(*self.bounds) if differentiable else proposal.clamp_(*self.bounds)
             if self.metropolis:
                 lp_new, grad_new = value_and_grad(log_density, proposal)
                 x, lp, grad, acc = self._mala_accept(x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator)
                 accepted += acc
             elif k < steps - 1 or want_diag or bad is not None:
                 x = proposal
-                lp, grad = value_and_grad(log_density, x)
+                lp, grad = value_and_grad(log_density, x, differentiable)
             else:
                 x = proposal  # the last state needs no gradient
             lps.append(lp)
@@ -194,7 +210,7 @@ class Langevin(Sampler):
 
     def _drift(self, grad: Tensor, c: float) -> Tensor:
         drift = grad * c
-        return drift.clamp_(-self.clip, self.clip) if self.clip is not None else drift
+        return drift.clamp(-self.clip, self.clip) if self.clip is not None else drift
 
     def _mala_accept(self, x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator):
         """Metropolis–Hastings test for the Langevin proposal; returns the new (x, ℓ, ∇ℓ) and the accept mask."""
@@ -225,7 +241,10 @@ class _NoiseStream:
         self.buffer: Tensor | None = None
         self.i = 0
 
-    def next(self) -> Tensor:
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Tensor:
         if self.buffer is None or self.i == len(self.buffer):
             n = min(self.chunk, self.left)
             self.buffer = torch.randn((n, *self.like.shape), generator=self.generator, device=self.like.device,

@@ -80,13 +80,24 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
     return out
 
 
-def write_picture(samples: Tensor, data: ArrayDataset, path: str | Path, title: str = "samples") -> Path:
-    """2-D events: scatter of data beside samples; images: a grid of samples in data units."""
+def model_log_density(model: Model):
+    """A (possibly unnormalised) log-density of the model on data space, when it has one."""
+    for name in ("log_prob", "log_density"):
+        fn = getattr(model, name, None)
+        if callable(fn):
+            return lambda x: fn(x.to(model_device(model))).cpu()
+    return None
+
+
+def write_picture(samples: Tensor, data: ArrayDataset, path: str | Path, title: str = "samples",
+                  log_density=None) -> Path:
+    """2-D events: data beside samples (and the model density when given); images: a grid in data units."""
     samples = samples.detach().cpu()
     if data.event_shape == (2,):
         ref = reference(data, len(samples), 0)
         lim = float(max(ref.abs().max(), 1.0)) * 1.3
-        return plot_2d({f"data ({data.name})": ref, title: samples}, path, lim=math.ceil(lim * 2) / 2)
+        return plot_2d({f"data ({data.name})": ref, title: samples}, path, lim=math.ceil(lim * 2) / 2,
+                       log_density=log_density)
     if len(data.event_shape) == 3:
         return save_image_grid(data.to_data_units(samples[:64]), path)
     raise ValueError(f"no picture for events of shape {data.event_shape}; use .npy output")

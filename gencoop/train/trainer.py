@@ -21,7 +21,7 @@ from gencoop.config import RunConfig
 from gencoop.data.dataset import ArrayDataset
 from gencoop.models.base import Model
 from gencoop.train import checkpoint, distributed
-from gencoop.train.evaluate import draw, evaluate, write_picture
+from gencoop.train.evaluate import draw, evaluate, model_log_density, write_picture
 from gencoop.train.runs import build_data, build_model, resolve_device
 
 Callback = Callable[["Trainer", int, dict[str, float]], None]
@@ -165,9 +165,13 @@ class Trainer:
         out = {}
         for g, params in self.groups.items():
             distributed.average_gradients(params, self.ctx)
-            clip = self.config.train.optim_for(g).grad_clip
-            if clip is not None:
-                out[f"grad_norm/{g}"] = float(nn.utils.clip_grad_norm_(params, clip))
+            o = self.config.train.optim_for(g)
+            if o.grad_clip is not None or o.skip_grad_norm is not None:
+                norm = float(nn.utils.clip_grad_norm_(params, o.grad_clip or math.inf))  # norm before clipping
+                out[f"grad_norm/{g}"] = norm
+                if o.skip_grad_norm is not None and not norm <= o.skip_grad_norm:  # exploding (or NaN): skip
+                    out[f"skipped/{g}"] = 1.0
+                    continue
             self.optimizers[g].step()
             self.schedulers[g].step()
         if self.ema is not None:
@@ -203,9 +207,11 @@ class Trainer:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(self.config.seed)
             n = 2000 if len(self.data.event_shape) == 1 else 64
-            samples = draw(self.evaluation_model(), n, self.config.eval.batch_size)
+            model = self.evaluation_model()
+            samples = draw(model, n, self.config.eval.batch_size)
         try:
-            return write_picture(samples, self.data, self.out / name, title=f"samples (step {self.step})")
+            return write_picture(samples, self.data, self.out / name, title=f"samples (step {self.step})",
+                                 log_density=model_log_density(model))
         except ValueError:
             return None
 
@@ -238,7 +244,7 @@ class Trainer:
                 while self.step < t.steps:
                     record = self.train_step()
                     self.step += 1
-                    if not all(math.isfinite(v) for v in record.values()):
+                    if not all(math.isfinite(v) for k, v in record.items() if k.startswith("loss/")):
                         self.save()
                         raise FloatingPointError(f"non-finite loss at step {self.step}: {record}")
                     if self.step % t.log_every == 0 or self.step == t.steps:

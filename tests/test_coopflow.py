@@ -1,0 +1,132 @@
+"""CoopFlow: the cooperative loop learns, revision moves toward the data, the latent tasks work, the CLI runs."""
+
+import pytest
+import torch
+
+import gencoop
+from gencoop.cli import main
+from gencoop.config import load_run_config
+from gencoop.metrics import mmd
+from gencoop.models import CoopFlow, NoiseInitializer
+from gencoop.train import Trainer
+
+
+def small_coopflow(dim=2, steps=10, **kw):
+    return gencoop.create("model", "coopflow", event_shape=(dim,), energy={"name": "mlp", "hidden": [32, 32]},
+                          flow={"name": "realnvp", "num_layers": 2, "hidden": 16},
+                          sampler={"name": "langevin", "steps": steps, "step_size": 0.1, "noise": 0.0, "clip": 0.1},
+                          **kw)
+
+
+def test_losses_and_groups():
+    model = small_coopflow()
+    losses = model.losses(torch.randn(16, 2))
+    assert set(losses) == set(model.parameter_groups()) == {"energy", "flow"}
+    assert all(v.dim() == 0 and v.requires_grad for v in losses.values())
+    # the flow's loss reaches only the flow; the energy's only the energy
+    (g,) = torch.autograd.grad(losses["flow"], [next(model.energy.parameters())], allow_unused=True)
+    assert g is None
+
+
+def test_short_run_ebm_is_coopflow_with_noise():
+    model = gencoop.create("model", "ebm", event_shape=(2,), sampler={"name": "langevin", "steps": 2})
+    assert isinstance(model, CoopFlow) and isinstance(model.flow, NoiseInitializer)
+    assert set(model.parameter_groups()) == set(model.losses(torch.randn(4, 2))) == {"energy"}
+
+
+def test_flow_schedule_freezes_and_thins_updates():
+    model = small_coopflow(flow_every=2, flow_frozen_steps=3)
+    updates = [model.losses(torch.randn(8, 2))["flow"].requires_grad for _ in range(8)]
+    assert updates == [False, False, False, False, True, False, True, False]
+
+
+def test_revision_lowers_the_energy_along_the_chain():
+    torch.manual_seed(0)
+    model = small_coopflow(steps=20)
+    x_flow, x_rev = model.synthesize(64)
+    with torch.no_grad():
+        assert model.energy(x_rev).mean() < model.energy(x_flow).mean()
+
+
+def test_a_short_run_moves_samples_toward_the_data(tmp_path):
+    torch.manual_seed(0)
+    config = load_run_config({
+        "seed": 0, "data": {"name": "8gaussians", "n": 4000},
+        "model": {"name": "coopflow", "energy": {"name": "mlp", "hidden": [64, 64], "base_std": 3.0},
+                  "energy_reg": 0.01, "flow": {"name": "realnvp", "num_layers": 3, "hidden": 32},
+                  "sampler": {"name": "langevin", "steps": 20, "step_size": 0.1, "noise": 0.0, "clip": 0.1,
+                              "bounds": [-3, 3]}},
+        "train": {"steps": 150, "batch_size": 128, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]}},
+        "eval": {"samples": 500},
+    })
+    trainer = Trainer(config, tmp_path, quiet=True)
+    data = trainer.eval_data.x[:500]
+    before = float(mmd(trainer.model.sample(500), data))
+    trainer.fit()
+    after = float(mmd(trainer.model.sample(500), data))
+    assert after < 0.9 * before
+    x_flow, x_rev = trainer.model.synthesize(500)
+    assert float(mmd(x_rev, data)) <= float(mmd(x_flow, data)) * 1.05  # revision does not move away from data
+
+
+def test_reconstruct_inpaint_interpolate_shapes_and_error():
+    torch.manual_seed(0)
+    model = small_coopflow(steps=5)
+    x = model.sample(6)  # points the model can represent exactly
+    z0 = torch.randn_like(x)
+    start_err = float((model.sampler.run(model.log_density, model.flow.decode(z0)).x - x).square().mean())
+    rec = model.reconstruct(x, iters=60, lr=0.1)
+    assert rec.shape == x.shape and float((rec - x).square().mean()) < 0.2 * start_err
+    mask = torch.tensor([[1.0, 0.0]])
+    filled = model.inpaint(x, mask, n_init=2, iters=5)
+    assert filled.shape == (2, *x.shape)
+    path = model.interpolate(x[:2], x[2:4], n=5, iters=5)
+    assert path.shape == (5, 2, 2)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_reconstruct_with_injected_noise_is_deterministic():
+    model = gencoop.create("model", "coopflow", event_shape=(2,), energy={"name": "mlp", "hidden": [8]},
+                           flow={"name": "realnvp", "num_layers": 2, "hidden": 8},
+                           sampler={"name": "langevin", "steps": 3, "step_size": 0.1, "noise": 1.0})
+    x = torch.randn(3, 2)
+    a = model.reconstruct(x, iters=3, seed=5)
+    b = model.reconstruct(x, iters=3, seed=5)
+    assert torch.equal(a, b)
+
+
+def test_coopflow_pre_loads_a_flow_run(tmp_path):
+    flow_cfg = load_run_config({"data": {"name": "8gaussians", "n": 500},
+                                "model": {"name": "flow", "flow": {"name": "realnvp", "num_layers": 2, "hidden": 8}},
+                                "train": {"steps": 3}, "eval": {"samples": 50}})
+    Trainer(flow_cfg, tmp_path / "flow", quiet=True).fit()
+    model = gencoop.create("model", "coopflow", event_shape=(2,), flow_run=str(tmp_path / "flow"),
+                           energy={"name": "mlp", "hidden": [8]}, sampler={"name": "langevin", "steps": 2})
+    trained = torch.load(tmp_path / "flow" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[f"flow.{k}"], v) for k, v in model.flow.state_dict().items())
+    with pytest.raises(gencoop.ConfigError):
+        gencoop.create("model", "coopflow", event_shape=(2,), flow_every=0)
+
+
+@pytest.mark.parametrize("image", [False, True], ids=["toy", "digits"])
+def test_cli_tasks_on_a_tiny_run(tmp_path, capsys, image):
+    if image:
+        pytest.importorskip("sklearn")
+        sets = ["--set", 'data={"name": "digits", "split": "train"}',
+                "--set", 'model.energy={"name": "conv", "channels": 4, "blocks": 1}',
+                "--set", 'model.flow={"name": "glow", "levels": 1, "steps_per_level": 1, "hidden_channels": 8}']
+    else:
+        sets = ["--set", 'model.energy={"name": "mlp", "hidden": [16]}',
+                "--set", 'model.flow={"name": "realnvp", "num_layers": 2, "hidden": 8}']
+    out = tmp_path / "run"
+    assert main(["train", "coopflow-25gaussians", "--out", str(out), "--quiet", "--set", "train.steps=3",
+                 "--set", "eval.samples=64", "--set", "model.sampler.steps=3", *sets]) == 0
+    assert main(["reconstruct", str(out), "-n", "4", "--iters", "2", "-o", str(tmp_path / "r.png")]) == 0
+    assert "reconstruction MSE" in capsys.readouterr().out
+    assert main(["interpolate", str(out), "-n", "4", "--iters", "2", "--points", "3",
+                 "-o", str(tmp_path / "i.png")]) == 0
+    if image:
+        assert main(["inpaint", str(out), "-n", "2", "--iters", "2", "--inits", "2",
+                     "-o", str(tmp_path / "p.png")]) == 0
+    for f in ("r.png", "i.png") + (("p.png",) if image else ()):
+        assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
