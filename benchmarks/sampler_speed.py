@@ -1,7 +1,8 @@
 """Langevin sampler speed: gencoop against its floor, a naive loop, and torchebm (when installed).
 
 The floor is K bare energy-gradient evaluations (forward + backward w.r.t. x only, parameters frozen): no sampler
-can do K Langevin steps with less. "naive" is a loop in the style of published reference code (a fresh
+can do K Langevin steps with less. "noise 0" runs the same sampler without noise: the difference between the two
+gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), which the floor does not include. "naive" is a loop in the style of published reference code (a fresh
 ``requires_grad`` tensor, the energy's parameters left trainable, ``randn_like`` noise every step).
 Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
 ``--repeats`` interleaved rounds after one warm-up, and each time as a multiple of the floor.
@@ -14,7 +15,9 @@ On a CUDA machine the same command adds GPU rows, including gencoop's fused (Tri
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import sys
 import time
 from typing import Callable
 
@@ -107,12 +110,23 @@ def cases(device: torch.device) -> list[tuple[str, torch.nn.Module, tuple[int, .
     return [(n, e.to(device), shape, steps) for n, e, shape, steps in out]
 
 
+# glibc's malloc hands blocks above a (moving) threshold back to the OS on every free, so every large activation
+# costs page faults, and how many depends on the allocation history of the process. That noise (up to ±20 % here)
+# swamps the few per-step operations a sampler adds. Raising the thresholds keeps freed memory in the heap: no page
+# faults after warm-up, the same allocator for every method. ``--default-malloc`` measures without it.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(2**32), "MALLOC_TRIM_THRESHOLD_": str(2**32),
+                 "MALLOC_TOP_PAD_": str(2**29)}
+
+
 def main() -> None:
+    if "--default-malloc" not in sys.argv and any(os.environ.get(k) != v for k, v in ALLOCATOR_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ALLOCATOR_ENV})
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--default-malloc", action="store_true", help="keep glibc's default malloc thresholds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")]
@@ -120,20 +134,24 @@ def main() -> None:
         devices.append(torch.device("cuda"))
     ebm = torchebm_loop()
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}")
+          f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}, "
+          f"malloc: {'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if torch.cuda.is_available() and not args.cpu_only:
         print(f"# GPU: {torch.cuda.get_device_name()}")
-    print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop fused | naive loop | torchebm |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
+          "naive loop | torchebm |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for device in devices:
         for name, energy, shape, step_list in cases(device):
             torch.manual_seed(args.seed)
             x0 = torch.randn(shape, device=device)
             for steps in step_list:
                 eager = Langevin(steps=steps, step_size=STEP, backend="eager")
+                quiet = Langevin(steps=steps, step_size=STEP, noise=0.0, backend="eager")
                 methods = {
                     "floor": lambda: floor_loop(energy, x0, steps),
                     "eager": lambda: eager.sample(lambda v: -energy(v), x0),
+                    "eager0": lambda: quiet.sample(lambda v: -energy(v), x0),
                     "naive": lambda: naive_loop(energy, x0, steps),
                 }
                 if device.type == "cuda":
@@ -147,7 +165,7 @@ def main() -> None:
                     return f"{row[key][0] * 1e3:.1f} ({row[key][1]:.3f}×)" if key in row else "—"
 
                 print(f"| {device.type} | {name} | {shape[0]} | {steps} | {row['floor'][0] * 1e3:.1f} | "
-                      f"{cell('eager')} | {cell('fused')} | {cell('naive')} | "
+                      f"{cell('eager')} | {cell('eager0')} | {cell('fused')} | {cell('naive')} | "
                       f"{cell('torchebm') if ebm else 'not installed'} |", flush=True)
 
 

@@ -147,6 +147,7 @@ class TrainSettings(_Strict):
     ema: float | None = Field(None, gt=0, lt=1, description="decay of an exponential moving average of weights")
     early_stopping: EarlyStopping | None = None
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: cores / processes)")
+    tensorboard: bool = Field(False, description="also log scalars to RUN/tensorboard (needs the tensorboard package)")
     device: str = "auto"
 
     def optim_for(self, group: str) -> OptimSettings:

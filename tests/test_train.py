@@ -81,7 +81,9 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
-    Trainer(load_run_config(tiny(FLOW, steps=5)), tmp_path, quiet=True).fit()
+    pytest.importorskip("tensorboard")
+    Trainer(load_run_config(tiny(FLOW, steps=5, tensorboard=True)), tmp_path, quiet=True).fit()
+    assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == 5 and "model" in state and "rng" in state
     run = load_run(tmp_path)

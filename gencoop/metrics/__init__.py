@@ -5,10 +5,13 @@
 * :func:`frechet_distance` / :func:`frechet_from_stats` / :func:`gaussian_stats`: FD with any feature extractor.
 * :func:`auroc`, :func:`auprc`: anomaly-detection scores (label 1 = anomaly, higher score = more anomalous).
 * :func:`reconstruction_mse`, :func:`bits_per_dim`.
+* :func:`feature_extractor` / :func:`classifier` / :func:`image_fd`: the shipped digits, MNIST-5k and Fashion-MNIST
+  classifiers, for image FD offline.
 
 Every function takes batches first, ``(B, *event_shape)``, and flattens events where it needs vectors.
 """
 
+from gencoop.metrics.features import classifier, feature_extractor, image_fd
 from gencoop.metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
 from gencoop.metrics.likelihood import bits_per_dim, reconstruction_mse
 from gencoop.metrics.modes import mode_coverage
@@ -20,10 +23,13 @@ __all__ = [
     "auprc",
     "auroc",
     "bits_per_dim",
+    "classifier",
     "energy_distance",
+    "feature_extractor",
     "frechet_distance",
     "frechet_from_stats",
     "gaussian_stats",
+    "image_fd",
     "mmd",
     "mode_coverage",
     "reconstruction_mse",

@@ -32,14 +32,10 @@ def draw(model: Model, n: int, batch_size: int) -> Tensor:
 
 def feature_extractor(data_name: str):
     """The project's classifier features for an image data set, or None (then FD is computed on pixels)."""
-    try:
-        from gencoop.metrics.features import feature_extractor as classifier_features
-    except ImportError:
-        return None
-    try:
-        return classifier_features(data_name)
-    except (KeyError, ValueError, FileNotFoundError):
-        return None
+    from gencoop.metrics.features import NAMES
+    from gencoop.metrics.features import feature_extractor as classifier_features
+
+    return classifier_features(data_name) if data_name in NAMES else None
 
 
 def reference(data: ArrayDataset, n: int, seed: int) -> Tensor:

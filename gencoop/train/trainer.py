@@ -76,6 +76,7 @@ class Trainer:
         self.stream = BatchStream(len(self.data), t.batch_size, config.seed, self.ctx)
         self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema else None
         self.step, self.best, self.bad_evals, self.stopped_early = 0, None, 0, False
+        self._tb = None  # TensorBoard writer, opened on first use
         self.ckpt_path = self.out / checkpoint.CHECKPOINT
         if resume and self.ckpt_path.exists():
             self._load(checkpoint.load(self.ckpt_path, self.device))
@@ -145,9 +146,23 @@ class Trainer:
             log.write_text("".join(ln + "\n" for ln in keep))
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.ctx.main:
-            with open(self.out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+        if not self.ctx.main:
+            return
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.config.train.tensorboard:
+            if self._tb is None:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                except ImportError as exc:
+                    raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from exc
+                self._tb = SummaryWriter(str(self.out / "tensorboard"))
+            flat = {**{k: v for k, v in record.items() if k != "eval"},
+                    **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}
+            for key, value in flat.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, record["step"])
+            self._tb.flush()
 
     # -- one optimisation step -----------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
