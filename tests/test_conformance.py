@@ -101,3 +101,13 @@ def test_check_leaves_the_part_untouched():
     after = flow.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert next(flow.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)], ids=["1x8x8", "1x28x28", "3x32x32"])
+def test_image_parts_at_the_sizes_the_papers_use(shape):
+    """Glow, the ConvNet energy and the DCGAN-style decoder/encoder keep their contracts at full image sizes."""
+    glow = gencoop.create("flow", "glow", shape=shape, levels=3, steps_per_level=1, hidden_channels=4)
+    check_flow(glow, batch_size=2)  # the autograd-Jacobian check runs where the event has ≤ 256 entries
+    check_part("energy", gencoop.create("energy", "conv", shape=shape, channels=4), batch_size=2)
+    check_part("decoder", gencoop.create("decoder", "conv", shape=shape, latent_dim=8, channels=4), batch_size=2)
+    check_part("encoder", gencoop.create("encoder", "conv", shape=shape, latent_dim=8, channels=4), batch_size=2)
