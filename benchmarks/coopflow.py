@@ -7,7 +7,7 @@ and modes covered (Gaussian-mixture toys), MMD (toys), Fréchet distance in the 
 (digits). The iteration-time table compares one CoopFlow training step with its floor: one flow NLL step, K
 energy-gradient evaluations and one EBM step, each timed alone on the same batch.
 
-    python benchmarks/coopflow.py                       # 25gaussians, rings, digits; writes benchmarks/coopflow.png
+    python benchmarks/coopflow.py                       # 25gaussians, rings, digits; figures in benchmarks/out/coopflow
     python benchmarks/coopflow.py --steps 500 --data 25gaussians
 """
 
@@ -25,7 +25,8 @@ from gencoop.config import load_run_config
 from gencoop.models.coopflow import ebm_loss
 from gencoop.samplers.common import frozen_parameters
 from gencoop.train import Trainer
-from gencoop.train.evaluate import draw, write_picture
+from gencoop.train.evaluate import draw, reference
+from gencoop.viz import plot_2d, save_image_grid
 
 VARIANTS = ("flow", "ebm", "coopflow", "coopflow-pre")
 
@@ -88,6 +89,19 @@ def iteration_times(trainer: Trainer, repeats: int = 5) -> tuple[float, float]:
     return step, floor
 
 
+def figure(runs: dict[str, Trainer], data: str, path: Path, seed: int) -> None:
+    """One picture: 2-D data beside each model's samples, or one grid row of 16 samples per model for images."""
+    samples = {}
+    for variant, trainer in runs.items():
+        torch.manual_seed(seed)
+        samples[variant] = draw(trainer.model, 2000 if data != "digits" else 16, 500)
+    first = next(iter(runs.values())).data
+    if first.event_shape == (2,):
+        plot_2d({"data": reference(first, 2000, seed), **samples}, path)
+    else:
+        save_image_grid(first.to_data_units(torch.cat([reference(first, 16, seed), *samples.values()])), path, nrow=16)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2000)
@@ -121,15 +135,12 @@ def main() -> None:
                   f"{wall:.0f} |", flush=True)
         step, floor = iteration_times(runs["coopflow"])
         timing.append((data, step, floor))
-        for variant, trainer in runs.items():
-            torch.manual_seed(args.seed)
-            samples = draw(trainer.model, 2000 if data != "digits" else 64, 500)
-            write_picture(samples, trainer.data, out / f"{data}-{variant}.png", title=variant)
+        figure(runs, data, out / f"{data}.png", args.seed)
     print("\n| data | CoopFlow step (ms) | floor: flow NLL step + K grads + EBM step (ms) | ratio |")
     print("| --- | --- | --- | --- |")
     for data, step, floor in timing:
         print(f"| {data} | {step * 1e3:.1f} | {floor * 1e3:.1f} | {step / floor:.3f} |")
-    print(f"\npictures: {out}/<data>-<model>.png")
+    print(f"\nfigures (data, then each model's samples): {out}/<data>.png")
 
 
 if __name__ == "__main__":
