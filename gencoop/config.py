@@ -157,6 +157,7 @@ class TrainSettings(_Strict):
 class EvalSettings(_Strict):
     samples: int = Field(2000, ge=2)
     batch_size: int = Field(500, ge=1)
+    inception: str | None = Field(None, description="path of a TorchScript Inception you have: adds `fid`")
 
 
 class RunConfig(_Strict):

@@ -305,3 +305,31 @@ def test_bits_per_dim():
     assert torch.allclose(bits_per_dim(nll, (1, 28, 28)), torch.tensor([2.0, 4.0]))
     with pytest.raises(ValueError):
         bits_per_dim(1.0, (3, 0))
+
+
+def test_inception_fid_runs_a_users_torchscript_network(tmp_path):
+    """FID through a TorchScript file in the usual contract: (B, 3, 299, 299) in [0, 255] -> (B, F)."""
+    import warnings
+
+    import pytest
+
+    from gencoop.metrics import frechet_distance, inception_fid
+    from gencoop.metrics.inception import inception_features
+
+    class Stand_in(torch.nn.Module):  # a tiny network with the Inception file's calling convention
+        def forward(self, x):
+            assert x.shape[1:] == (3, 299, 299) and x.min() >= 0 and x.max() <= 255
+            return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) / 255
+
+    path = tmp_path / "inception.pt"
+    with warnings.catch_warnings():  # TorchScript is how such networks ship; torch 2.13 marks it deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(Stand_in()).save(str(path))
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(64, 1, 8, 8, generator=g) * 2 - 1, torch.rand(64, 1, 8, 8, generator=g) * 2 - 1
+    same = inception_fid(a, b, path)
+    shifted = inception_fid(a, (b + 0.5).clamp(-1, 1), path)
+    assert shifted > 10 * same
+    assert inception_fid(a, b, path) == pytest.approx(frechet_distance(a, b, inception_features(path)))
+    with pytest.raises(FileNotFoundError, match="does not download or ship"):
+        inception_fid(a, b, tmp_path / "missing.pt")

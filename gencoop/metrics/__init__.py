@@ -7,12 +7,14 @@
 * :func:`reconstruction_mse`, :func:`bits_per_dim`.
 * :func:`feature_extractor` / :func:`classifier` / :func:`image_fd`: the shipped digits, MNIST-5k and Fashion-MNIST
   classifiers, for image FD offline.
+* :func:`inception_fid`: FID through a TorchScript Inception network the user already has (none is shipped).
 
 Every function takes batches first, ``(B, *event_shape)``, and flattens events where it needs vectors.
 """
 
 from gencoop.metrics.features import classifier, feature_extractor, image_fd
 from gencoop.metrics.frechet import frechet_distance, frechet_from_stats, gaussian_stats
+from gencoop.metrics.inception import inception_fid
 from gencoop.metrics.likelihood import bits_per_dim, reconstruction_mse
 from gencoop.metrics.modes import mode_coverage
 from gencoop.metrics.ranking import auprc, auroc
@@ -30,6 +32,7 @@ __all__ = [
     "frechet_from_stats",
     "gaussian_stats",
     "image_fd",
+    "inception_fid",
     "mmd",
     "mode_coverage",
     "reconstruction_mse",

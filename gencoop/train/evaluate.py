@@ -68,6 +68,10 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                 features = feature_extractor(data.name)
                 out["fd"] = float(frechet_distance(samples, ref, features))
                 out["fd_features"] = "classifier" if features is not None else "pixels"  # type: ignore[assignment]
+                if settings.inception:
+                    from gencoop.metrics.inception import inception_fid
+
+                    out["fid"] = inception_fid(samples, ref, settings.inception)
             with torch.no_grad():
                 x = ref[: settings.batch_size].to(device)
                 out.update(model.metrics(x))
