@@ -129,6 +129,17 @@ class OptimSettings(_Strict):
     skip_grad_norm: float | None = Field(None, gt=0, description="skip the update when the gradient norm exceeds this")
 
 
+class OptimOverride(_Strict):
+    """Per-group changes to ``train.optim``: only the fields given replace the defaults."""
+
+    lr: float | None = Field(None, gt=0)
+    betas: tuple[float, float] | None = None
+    weight_decay: float | None = Field(None, ge=0)
+    warmup: int | None = Field(None, ge=0)
+    grad_clip: float | None = Field(None, gt=0)
+    skip_grad_norm: float | None = Field(None, gt=0)
+
+
 class EarlyStopping(_Strict):
     metric: str
     mode: Literal["min", "max"] = "min"
@@ -139,7 +150,7 @@ class TrainSettings(_Strict):
     steps: int = Field(2000, ge=0)
     batch_size: int = Field(256, ge=1, description="per process")
     optim: OptimSettings = OptimSettings()
-    groups: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-group overrides of optim")
+    groups: dict[str, OptimOverride] = Field(default_factory=dict, description="per-group overrides of optim")
     log_every: int = Field(25, ge=1)
     eval_every: int = Field(0, ge=0, description="0: only at the end")
     sample_every: int = Field(0, ge=0, description="0: only at the end")
@@ -151,7 +162,8 @@ class TrainSettings(_Strict):
     device: str = "auto"
 
     def optim_for(self, group: str) -> OptimSettings:
-        return OptimSettings(**{**self.optim.model_dump(), **self.groups.get(group, {})})
+        override = self.groups[group].model_dump(exclude_unset=True) if group in self.groups else {}
+        return OptimSettings(**{**self.optim.model_dump(), **override})
 
 
 class EvalSettings(_Strict):

@@ -69,9 +69,9 @@ _cache: dict[str, _Table] = {}
 def _table() -> _Table:
     plugins.load_plugins()
     impls = plugins.pm.hook.register_components.get_hookimpls()
-    key = tuple(id(impl.plugin) for impl in impls)
+    key = tuple(impl.plugin for impl in impls)  # the plugins themselves: ids of dead ones can be reused
     cached = _cache.get("table")
-    if cached is not None and cached.key == key:
+    if cached is not None and len(cached.key) == len(key) and all(a is b for a, b in zip(cached.key, key)):
         return cached
     specs: dict[tuple[str, str], ComponentSpec] = {}
     errors: list[plugins.PluginError] = []

@@ -83,6 +83,8 @@ def test_reconstruct_inpaint_interpolate_shapes_and_error():
     path = model.interpolate(x[:2], x[2:4], n=5, iters=5)
     assert path.shape == (5, 2, 2)
     assert all(p.grad is None for p in model.parameters())
+    with torch.no_grad():  # inference differentiates w.r.t. z even inside no_grad
+        assert model.reconstruct(x, iters=2).shape == x.shape
 
 
 def test_reconstruct_with_injected_noise_is_deterministic():
@@ -103,6 +105,8 @@ def test_coopflow_pre_loads_a_flow_run(tmp_path):
     model = gencoop.create("model", "coopflow", event_shape=(2,), flow_run=str(tmp_path / "flow"),
                            energy={"name": "mlp", "hidden": [8]}, sampler={"name": "langevin", "steps": 2})
     trained = torch.load(tmp_path / "flow" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(trained[f"flow.{k}"], v) for k, v in model.flow.state_dict().items())
+    model.prepare(torch.randn(64, 2) * 5 + 3)  # the trainer's data initialisation leaves a pretrained flow alone
     assert all(torch.equal(trained[f"flow.{k}"], v) for k, v in model.flow.state_dict().items())
     with pytest.raises(gencoop.ConfigError):
         gencoop.create("model", "coopflow", event_shape=(2,), flow_every=0)

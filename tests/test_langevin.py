@@ -162,3 +162,5 @@ def test_bad_settings_name_the_field():
         gencoop.create("sampler", "langevin", step_size=-1)
     with pytest.raises(ValueError, match="bounds"):
         Langevin(bounds=(1.0, -1.0))
+    with pytest.raises(ValueError, match="bounds: MALA"):
+        Langevin(metropolis=True, bounds=(-1.0, 1.0))

@@ -225,3 +225,22 @@ def test_pip_installed_plugin_appears_with_its_distribution(tmp_path):
     assert not any(r["name"] == "quadratic-ext" for r in rows) and "broken" not in stderr
     rows, stderr = list_json({"GENCOOP_LOAD_PLUGINS": "gencoop-ext-demo"})  # only the named one
     assert any(r["name"] == "quadratic-ext" for r in rows) and "broken" not in stderr
+
+
+def test_a_new_plugin_is_seen_even_when_it_reuses_a_dead_plugins_id():
+    class Plugin:
+        def __init__(self, name):
+            self.name = name
+
+        @hookimpl
+        def register_components(self, register):
+            register("energy", self.name, ConstantEnergy)
+
+    for t in range(20):
+        plugin = Plugin(f"toy{t}")
+        pm.register(plugin, name=f"toy-plugin-{t}")
+        try:
+            assert f"toy{t}" in [s.name for s in gencoop.components("energy")]
+        finally:
+            pm.unregister(plugin)
+        del plugin

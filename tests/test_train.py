@@ -181,3 +181,23 @@ def test_ddp_ranks_hold_identical_parameters(tmp_path):
     assert any(not torch.equal(r0["initial"][k], r0["final"][k]) for k in r0["final"])  # it trained
     assert torch.equal(r0["batch"], r1["batch"])  # one shared order; each rank took its own slice of it
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_non_finite_loss_stops_before_touching_the_checkpoint(tmp_path):
+    config = load_run_config(tiny(FLOW))
+    trainer = Trainer(config, tmp_path, quiet=True)
+
+    def poison(t, step, record):
+        if step == 7:  # from the next step on, the flow's log-density is NaN everywhere
+            next(t.model.parameters()).data.fill_(float("nan"))
+    trainer.callbacks.append(poison)
+    with pytest.raises(FloatingPointError, match="non-finite loss at step 8"):
+        trainer.fit()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 5 and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_unknown_parameter_group_is_named():
+    config = load_run_config(tiny(FLOW), ["train.groups.enrgy.lr=0.5"])
+    with pytest.raises(ConfigError, match="train.groups.enrgy"):
+        Trainer(config, "/tmp/unused-run", quiet=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Sequence
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Sequence
 
 import torch
@@ -17,7 +16,7 @@ from torch import Tensor, nn
 
 from gencoop.components.nets import Activation
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Flow, Prior, Sampler, standard_normal_log_prob, sum_event
+from gencoop.interfaces import Energy, Flow, Prior, Sampler, standard_normal_log_prob
 
 Positive = Annotated[int, Field(ge=1)]
 

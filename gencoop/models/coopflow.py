@@ -64,9 +64,10 @@ class CoopFlow(Model):
     """
 
     def __init__(self, energy: Energy, flow: Flow | NoiseInitializer, sampler: Sampler, *, flow_every: int = 1,
-                 flow_frozen_steps: int = 0, energy_reg: float = 0.0):
+                 flow_frozen_steps: int = 0, energy_reg: float = 0.0, pretrained_flow: bool = False):
         super().__init__()
         self.energy, self.flow, self.sampler = energy, flow, sampler
+        self.pretrained_flow = pretrained_flow
         self.event_shape = tuple(energy.event_shape)
         self.flow_every, self.flow_frozen_steps, self.energy_reg = flow_every, flow_frozen_steps, energy_reg
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # in checkpoints: resume stays exact
@@ -107,7 +108,8 @@ class CoopFlow(Model):
         return out
 
     def prepare(self, x: Tensor) -> None:
-        if self.learns_flow and hasattr(self.flow, "data_init") and int(self.updates) == 0:
+        """ActNorm data initialisation of a fresh flow (a pretrained one, CoopFlow(Pre), keeps its weights)."""
+        if self.learns_flow and not self.pretrained_flow and hasattr(self.flow, "data_init") and int(self.updates) == 0:
             self.flow.data_init(x)
 
     def metrics(self, x: Tensor) -> dict[str, float]:
@@ -131,6 +133,7 @@ class CoopFlow(Model):
         g = torch.Generator().manual_seed(seed)
         return torch.randn((steps, *shape), generator=g).to(model_device(self))
 
+    @torch.enable_grad()  # gradient descent on z, also when called under torch.no_grad()
     def infer(self, x: Tensor, mask: Tensor | None = None, *, iters: int = 100, lr: float = 0.05,
               seed: int = 0) -> tuple[Tensor, Tensor]:
         """z minimising ‖m ⊙ (x − F(g(z), e))‖² by Adam from z ~ N(0, I), e fixed by ``seed``; returns (z, F(g(z), e)).
@@ -212,7 +215,7 @@ def coopflow_model(
     else:
         initializer = build_part("flow", flow or PartRef(name="glow" if image else "realnvp"), event_shape)
     return CoopFlow(energy_part, initializer, build_part("sampler", sampler), flow_every=flow_every,
-                    flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg)
+                    flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg, pretrained_flow=flow_run is not None)
 
 
 @hookimpl

@@ -26,10 +26,10 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gencoop.interfaces import LogDensity
-from gencoop.samplers.common import modules_of, value_and_grad
+from gencoop.samplers.common import value_and_grad
 
 if TYPE_CHECKING:
     from gencoop.samplers.langevin import Langevin, LangevinResult
@@ -79,8 +79,8 @@ if triton is not None:
         if HAS_CLIP:
             drift = tl.minimum(tl.maximum(drift, -clip), clip)
         out = x + drift
-        if HAS_NOISE:
-            seed = tl.load(seed_ptr) + step
+        if HAS_NOISE:  # one Philox key per (seed, step): the step sits above the seed's 31 bits
+            seed = tl.load(seed_ptr) + step.to(tl.int64) * 4294967296
             out = out + sigma * tl.randn(seed, offs)
         if HAS_BOUNDS:
             out = tl.minimum(tl.maximum(out, lo), hi)
@@ -88,7 +88,7 @@ if triton is not None:
         if MALA:
             r = out - x - drift
             tl.store(sq_ptr + offs, r * r, mask=mask)
-            u = tl.rand(tl.load(seed_ptr) + step, n + offs)  # counters past the noise's
+            u = tl.rand(tl.load(seed_ptr) + step.to(tl.int64) * 4294967296, n + offs)  # counters past the noise's
             tl.store(u_ptr + offs, u, mask=offs < rows)
 
     @triton.jit
@@ -176,22 +176,44 @@ _misses: dict[Any, int] = {}
 _failed: set = set()
 
 
-def _graph_key(sampler, log_density, x0: Tensor, steps: int) -> tuple:
-    reached = []
+def _graph_key(sampler, log_density, x0: Tensor, steps: int) -> tuple | None:
+    """What a captured chain depends on, or None when the log-density reaches state a key cannot pin down.
+
+    Capture is allowed for a Module, a bound method of a Module, or a function whose closure holds only Modules,
+    Tensors and plain numbers or strings; the key holds the code, every Module's identity, mode and tensor storage
+    (parameters and buffers), and every closed-over Tensor's identity, storage and shape.
+    """
     func = getattr(log_density, "__func__", log_density)
-    for cell in getattr(func, "__closure__", None) or ():
-        try:
-            obj = cell.cell_contents
-        except ValueError:
-            continue
-        if isinstance(obj, Tensor):
-            reached.append(("t", id(obj), obj.data_ptr(), tuple(obj.shape)))
-    for m in modules_of(log_density):
-        reached.append(("m", id(m), tuple(p.data_ptr() for p in m.parameters())))
-    code = getattr(func, "__code__", type(log_density))
+    owner = getattr(log_density, "__self__", None)
+    if isinstance(log_density, nn.Module):
+        reached, code = [log_density], type(log_density)
+    elif owner is not None:
+        if not isinstance(owner, nn.Module):
+            return None
+        reached, code = [owner], func.__code__
+    elif hasattr(func, "__code__"):
+        reached, code = [], func.__code__
+        for cell in func.__closure__ or ():
+            try:
+                reached.append(cell.cell_contents)
+            except ValueError:
+                continue
+    else:
+        return None  # functools.partial and other callables: not captured
+    parts = []
+    for obj in reached:
+        if isinstance(obj, nn.Module):
+            parts.append(("m", id(obj), tuple(m.training for m in obj.modules()),
+                          tuple(t.data_ptr() for t in [*obj.parameters(), *obj.buffers()])))
+        elif isinstance(obj, Tensor):
+            parts.append(("t", id(obj), obj.data_ptr(), tuple(obj.shape)))
+        elif isinstance(obj, (int, float, str, bool, type(None))):
+            parts.append(("v", obj))
+        else:
+            return None
     settings = (sampler.step_size, sampler.noise, sampler.clip, sampler.bounds, sampler.metropolis,
                 sampler.schedule, sampler.final_step_size)
-    return (code, tuple(reached), tuple(x0.shape), x0.dtype, x0.device, steps, settings)
+    return (code, tuple(parts), tuple(x0.shape), x0.dtype, x0.device, steps, settings)
 
 
 def run_fused(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int,
@@ -217,12 +239,14 @@ def run_fused(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int
 
 def _graph_runner(sampler, log_density, x0, steps) -> _Captured | None:
     key = _graph_key(sampler, log_density, x0, steps)
-    code = key[0]
-    if code in _failed or _misses.get(code, 0) >= GRAPH_MISSES_BEFORE_GIVING_UP:
+    if key is None:
         return None
     if key in _graphs:
         _graphs.move_to_end(key)
         return _graphs[key]
+    code = key[0]
+    if code in _failed or _misses.get(code, 0) >= GRAPH_MISSES_BEFORE_GIVING_UP:
+        return None
     _misses[code] = _misses.get(code, 0) + 1
     try:
         captured = _Captured(sampler, log_density, x0, steps)

@@ -69,6 +69,9 @@ class Langevin(Sampler):
         super().__init__()
         if bounds is not None and not bounds[0] < bounds[1]:
             raise ValueError(f"bounds: lower must be below upper, got {bounds}")
+        if metropolis and bounds is not None:
+            raise ValueError("bounds: MALA with clamped proposals targets the wrong distribution; "
+                             "drop bounds or metropolis")
         if metropolis and noise == 0:
             raise ValueError("metropolis: MALA needs noise > 0 (a deterministic proposal is not reversible)")
         if schedule != "constant" and final_step_size is None:

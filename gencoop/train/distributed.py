@@ -62,6 +62,15 @@ def average_gradients(params: list[nn.Parameter], ctx: Dist) -> None:
         offset += g.numel()
 
 
+def gather_objects(obj, ctx: Dist) -> list:
+    """[obj of rank 0, obj of rank 1, …] on every rank (``[obj]`` alone)."""
+    if ctx.world == 1:
+        return [obj]
+    out = [None] * ctx.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def barrier(ctx: Dist) -> None:
     if ctx.world > 1:
         dist.barrier()

@@ -18,7 +18,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 
 from gencoop.config import RunConfig
-from gencoop.data.dataset import ArrayDataset
 from gencoop.models.base import Model
 from gencoop.train import checkpoint, distributed
 from gencoop.train.evaluate import draw, evaluate, model_log_density, write_picture
@@ -71,6 +70,12 @@ class Trainer:
         self.eval_data = build_data(config, split="test")
         self.model: Model = build_model(config, self.data).to(self.device)
         self.groups = self.model.parameter_groups()
+        unknown = sorted(set(t.groups) - set(self.groups))
+        if unknown:
+            from gencoop.config import ConfigError
+
+            raise ConfigError("train.groups", [(f"train.groups.{g}", f"no such parameter group; this model has: "
+                                                f"{', '.join(self.groups)}") for g in unknown])
         self.optimizers = {g: self._optimizer(g, ps) for g, ps in self.groups.items()}
         self.schedulers = {g: torch.optim.lr_scheduler.LambdaLR(o, self._warmup(g)) for g, o in self.optimizers.items()}
         self.stream = BatchStream(len(self.data), t.batch_size, config.seed, self.ctx)
@@ -104,9 +109,11 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything exact resume needs; under DDP (collective: every rank calls it) the RNG state of each rank."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        rng = distributed.gather_objects(rng, self.ctx)
         return {
             "step": self.step,
             "model": self.model.state_dict(),
@@ -128,15 +135,17 @@ class Trainer:
         for g, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][g])
         self.ema = state["ema"]
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        rng = state["rng"][self.ctx.rank] if self.ctx.rank < len(state["rng"]) else state["rng"][0]
+        torch.set_rng_state(rng["torch"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.stream.load_state_dict(state["data"])
         self.best, self.bad_evals = state["best"], int(state["bad_evals"])
 
     def save(self) -> None:
+        state = self.state_dict()  # collective under DDP
         if self.ctx.main:
-            checkpoint.save_atomic(self.state_dict(), self.ckpt_path)
+            checkpoint.save_atomic(state, self.ckpt_path)
 
     def _trim_log(self) -> None:
         """On resume, drop log lines written after the checkpoint (they will be written again)."""
@@ -171,6 +180,10 @@ class Trainer:
         if set(losses) != set(self.groups):
             raise RuntimeError(f"{type(self.model).__name__}.losses returned groups {sorted(losses)}, "
                                f"but parameter_groups has {sorted(self.groups)}")
+        bad = {g: float(v.detach()) for g, v in losses.items() if not torch.isfinite(v.detach()).all()}
+        if bad:  # before any update: the last checkpoint stays good for --resume
+            raise FloatingPointError(f"non-finite loss at step {self.step + 1}: {bad}; the checkpoint of step "
+                                     f"{self.step - self.step % self.config.train.checkpoint_every} is untouched")
         for o in self.optimizers.values():
             o.zero_grad(set_to_none=True)
         names = list(losses)
@@ -259,9 +272,6 @@ class Trainer:
                 while self.step < t.steps:
                     record = self.train_step()
                     self.step += 1
-                    if not all(math.isfinite(v) for k, v in record.items() if k.startswith("loss/")):
-                        self.save()
-                        raise FloatingPointError(f"non-finite loss at step {self.step}: {record}")
                     if self.step % t.log_every == 0 or self.step == t.steps:
                         self.log({"step": self.step, **record})
                     progress.update(task, advance=1, status="  ".join(
