@@ -201,3 +201,13 @@ def test_unknown_parameter_group_is_named():
     config = load_run_config(tiny(FLOW), ["train.groups.enrgy.lr=0.5"])
     with pytest.raises(ConfigError, match="train.groups.enrgy"):
         Trainer(config, "/tmp/unused-run", quiet=True)
+
+
+def test_swapping_the_data_set_keeps_what_still_applies():
+    recipe = gencoop.create("recipe", "flow-25gaussians")
+    toy = load_run_config(recipe, ["data.name=rings", "train.steps=500", "seed=3"])
+    assert (toy.data.name, toy.data.params, toy.train.steps, toy.seed) == ("rings", {"n": 20000}, 500, 3)
+    digits = load_run_config(recipe, ["data.name=digits"])  # `n` means nothing to digits: dropped
+    assert digits.data.name == "digits" and digits.data.params == {}
+    with pytest.raises(ConfigError, match="data.n"):  # but a setting the user gives is checked, not dropped
+        load_run_config(recipe, ["data.name=digits", "data.n=5"])
