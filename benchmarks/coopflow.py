@@ -23,10 +23,10 @@ import torch
 import gencoop
 from gencoop.config import load_run_config
 from gencoop.models.coopflow import ebm_loss
-from gencoop.samplers.common import frozen_parameters
 from gencoop.train import Trainer
 from gencoop.train.evaluate import draw, reference
 from gencoop.viz import plot_2d, save_image_grid
+from sampler_speed import floor_loop  # benchmarks/ is the script's folder, so on sys.path
 
 VARIANTS = ("flow", "ebm", "coopflow", "coopflow-pre")
 
@@ -42,7 +42,8 @@ def configs(data: str, steps: int, seed: int, flow_run: Path) -> dict[str, dict]
         "flow": {**common, "model": {"name": "flow", "flow": flow_ref},
                  "train": {**common["train"], "optim": base["train"]["groups"]["flow"]}},
         "ebm": {**common, "model": {**base["model"], "init": "gaussian" if data != "digits" else "uniform",
-                                    "init_scale": 3.0 if data != "digits" else 1.0}},
+                                    "init_scale": 3.0 if data != "digits" else 1.0},
+                "train": {k: v for k, v in common["train"].items() if k != "groups"}},  # no flow group
         "coopflow": coop,
         "coopflow-pre": {**coop, "model": {**base["model"], "flow_run": str(flow_run)}},
     }
@@ -74,10 +75,7 @@ def iteration_times(trainer: Trainer, repeats: int = 5) -> tuple[float, float]:
         opt_f.step()
 
     def grads():
-        with frozen_parameters(model.energy):
-            for _ in range(k):
-                x = x_rev.detach().requires_grad_(True)
-                torch.autograd.grad(model.energy(x).sum(), x)
+        floor_loop(model.energy, x_rev, k)  # the sampler benchmark's floor: K gradient evaluations
 
     def ebm_step():
         opt_e.zero_grad()

@@ -167,8 +167,9 @@ def _task_inputs(args: argparse.Namespace, method: str):
     data = build_data(run.config, "test")
     g = torch.Generator().manual_seed(args.seed)
     x = data.x[torch.randperm(len(data), generator=g)[: args.n]]
-    kw = {k: v for k, v in (("iters", args.iters), ("seed", args.seed))
-          if k in inspect.signature(fn).parameters or "kw" in inspect.signature(fn).parameters}
+    params = inspect.signature(fn).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kw = {k: v for k, v in (("iters", args.iters), ("seed", args.seed)) if k in params or takes_any}
     return run, data, x, fn, kw
 
 

@@ -81,10 +81,14 @@ def load_plugins() -> None:
 
 
 def report(error: PluginError) -> None:
-    """Record a plugin failure once and warn about it."""
+    """Record a plugin that failed to import, once, and warn about it."""
     if error not in _state["errors"]:
         _state["errors"].append(error)
-        warnings.warn(f"gencoop plugin {error.plugin!r} ({error.source}) skipped: {error.error}", stacklevel=3)
+        warn_skipped(error)
+
+
+def warn_skipped(error: PluginError) -> None:
+    warnings.warn(f"gencoop plugin {error.plugin!r} ({error.source}) skipped: {error.error}", stacklevel=4)
 
 
 def load_errors() -> list[PluginError]:

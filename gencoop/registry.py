@@ -7,7 +7,6 @@ in-process with ``gencoop.plugins.pm.register(...)`` shows up at once and disapp
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -117,7 +116,7 @@ def _table() -> _Table:
         except Exception as exc:  # reported and skipped, never fatal
             err = plugins.PluginError(impl.plugin_name, source, version, f"{type(exc).__name__}: {exc}")
             errors.append(err)
-            warnings.warn(f"gencoop plugin {err.plugin!r} ({err.source}) skipped: {err.error}", stacklevel=3)
+            plugins.warn_skipped(err)
             continue
         specs.update(staged)
     table = _Table(key, specs, errors)

@@ -19,7 +19,6 @@ drawn from ``generator``, but does not equal the eager path's noise.
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 
 from gencoop.interfaces import LogDensity
 from gencoop.samplers.common import value_and_grad
+from gencoop.samplers.langevin import mh_select
 
 if TYPE_CHECKING:
     from gencoop.samplers.langevin import Langevin, LangevinResult
@@ -134,10 +134,7 @@ def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, s
             lp_new, grad_new = value_and_grad(log_density, proposal)
             _reverse_kernel[grid](x, proposal, grad_new.contiguous(), sq, n, c, clip, **flags)
             backward = sq.flatten(1).sum(-1)
-            log_alpha = (lp_new - lp + (forward - backward).to(lp.dtype) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
-            accept = torch.log(u).to(lp.dtype) < log_alpha
-            mask = accept.view(-1, *([1] * (x.dim() - 1)))
-            x, lp, grad = torch.where(mask, proposal, x), torch.where(accept, lp_new, lp), torch.where(mask, grad_new, grad)
+            x, lp, grad, accept = mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma, u)
             accepted += accept
         else:
             x = proposal

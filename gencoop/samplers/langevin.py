@@ -219,12 +219,8 @@ class Langevin(Sampler):
         """Metropolis–Hastings test for the Langevin proposal; returns the new (x, ℓ, ∇ℓ) and the accept mask."""
         forward = (proposal - x - self._drift(grad, c)).flatten(1).square().sum(-1)  # −2σ² log q(x'|x)
         backward = (x - proposal - self._drift(grad_new, c)).flatten(1).square().sum(-1)  # −2σ² log q(x|x')
-        log_alpha = (lp_new - lp + (forward - backward) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
         u = torch.rand(lp.shape, generator=generator, device=lp.device, dtype=lp.dtype)
-        accept = torch.log(u) < log_alpha
-        mask = accept.view(-1, *([1] * (x.dim() - 1)))
-        return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
-                torch.where(mask, grad_new, grad), accept)
+        return mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma, u)
 
     @staticmethod
     def _reset_nonfinite(x, lp, grad, start, bad):
@@ -233,6 +229,17 @@ class Langevin(Sampler):
         bad |= now
         mask = now.view(-1, *([1] * (x.dim() - 1)))
         return torch.where(mask, start[0], x), torch.where(now, start[1], lp), torch.where(mask, start[2], grad)
+
+
+def mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma: float, u):
+    """Metropolis–Hastings for the Langevin proposal, given ``forward`` = ‖x' − x − drift(x)‖² and ``backward`` =
+    ‖x − x' − drift(x')‖² per chain: accept where log u < ℓ(x') − ℓ(x) + (forward − backward)/(2σ²).
+    Returns the selected (x, ℓ, ∇ℓ) and the accept mask ``(B,)``; shared by the eager and fused paths."""
+    log_alpha = (lp_new - lp + (forward - backward).to(lp.dtype) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
+    accept = torch.log(u).to(lp.dtype) < log_alpha
+    mask = accept.view(-1, *([1] * (x.dim() - 1)))
+    return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
+            torch.where(mask, grad_new, grad), accept)
 
 
 class _NoiseStream:

@@ -254,8 +254,9 @@ class Trainer:
         if better:
             self.best, self.bad_evals = value, 0
             if self.ctx.main:
-                checkpoint.save_atomic({"step": self.step, "model": self.evaluation_model().state_dict(),
-                                        "metric": value}, self.out / checkpoint.BEST)
+                weights = self.ema if self.ema is not None else self.model.state_dict()  # what was evaluated
+                checkpoint.save_atomic({"step": self.step, "model": weights, "metric": value},
+                                       self.out / checkpoint.BEST)
             return False
         self.bad_evals += 1
         return self.bad_evals >= rule.patience
