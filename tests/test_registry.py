@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import gencoop
-from gencoop import hookimpl, registry
+from gencoop import hookimpl
 from gencoop.cli import main
 from gencoop.plugins import pm
 
