@@ -2,14 +2,17 @@
 
 The floor is K bare energy-gradient evaluations (forward + backward w.r.t. x only, parameters frozen): no sampler
 can do K Langevin steps with less. "noise 0" runs the same sampler without noise: the difference between the two
-gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), which the floor does not include. "naive" is a loop in the style of published reference code (a fresh
-``requires_grad`` tensor, the energy's parameters left trainable, ``randn_like`` noise every step).
+gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), which the floor does not include.
+"naive" is a loop in the style of published reference code (a fresh ``requires_grad`` tensor, the energy's
+parameters left trainable, ``randn_like`` noise every step). On a GPU, "fused" is the Triton + CUDA-graph backend
+(float32; image states channels-last) and "fused, bf16" the same with ``precision="bfloat16"`` (ℓ and ∇ℓ under
+autocast); "eager / fused" is the speed-up over the eager loop.
 Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
 ``--repeats`` interleaved rounds after one warm-up, and each time as a multiple of the floor.
 
     python benchmarks/sampler_speed.py                # CPU, 1 thread (stated in the output)
     python benchmarks/sampler_speed.py --threads 2
-On a CUDA machine the same command adds GPU rows, including gencoop's fused (Triton + CUDA graph) backend.
+    python benchmarks/sampler_speed.py --device cuda  # GPU rows only
 """
 
 from __future__ import annotations
@@ -125,22 +128,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
+                        help="which devices get rows (default: CPU, plus CUDA when available)")
     parser.add_argument("--default-malloc", action="store_true", help="keep glibc's default malloc thresholds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available() and not args.cpu_only:
-        devices.append(torch.device("cuda"))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible; use --device cpu")
+    devices = [torch.device(d) for d in ("cpu", "cuda") if args.device in (d, "all")]
+    devices = [d for d in devices if d.type == "cpu" or torch.cuda.is_available()]
     ebm = torchebm_loop()
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}, "
           f"malloc: {'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
-    if torch.cuda.is_available() and not args.cpu_only:
+    if any(d.type == "cuda" for d in devices):
         print(f"# GPU: {torch.cuda.get_device_name()}")
     print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
-          "naive loop | torchebm |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
+    print("|" + " --- |" * 13)
     for device in devices:
         for name, energy, shape, step_list in cases(device):
             torch.manual_seed(args.seed)
@@ -157,6 +162,8 @@ def main() -> None:
                 if device.type == "cuda":
                     fused = Langevin(steps=steps, step_size=STEP, backend="fused")
                     methods["fused"] = lambda: fused.sample(lambda v: -energy(v), x0)
+                    half = Langevin(steps=steps, step_size=STEP, backend="fused", precision="bfloat16")
+                    methods["fused16"] = lambda: half.sample(lambda v: -energy(v), x0)
                 if ebm is not None:
                     methods["torchebm"] = lambda: ebm(energy, x0, steps)
                 row = timed_rounds(methods, device, args.repeats)
@@ -164,8 +171,12 @@ def main() -> None:
                 def cell(key: str) -> str:
                     return f"{row[key][0] * 1e3:.1f} ({row[key][1]:.3f}×)" if key in row else "—"
 
+                def speedup(key: str) -> str:
+                    return f"{row['eager'][0] / row[key][0]:.2f}×" if key in row else "—"
+
                 print(f"| {device.type} | {name} | {shape[0]} | {steps} | {row['floor'][0] * 1e3:.1f} | "
-                      f"{cell('eager')} | {cell('eager0')} | {cell('fused')} | {cell('naive')} | "
+                      f"{cell('eager')} | {cell('eager0')} | {cell('fused')} | {speedup('fused')} | "
+                      f"{cell('fused16')} | {speedup('fused16')} | {cell('naive')} | "
                       f"{cell('torchebm') if ebm else 'not installed'} |", flush=True)
 
 

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__, torch.cuda.get_device_name())'
 python3 -m pytest -q tests/test_fused_cuda.py -p no:cacheprovider
-python3 benchmarks/sampler_speed.py --repeats 5
+python3 benchmarks/sampler_speed.py --device cuda --repeats 5

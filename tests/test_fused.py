@@ -11,6 +11,7 @@ if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("interpreter tests run on CPU-only machines", allow_module_level=True)
 
 from gencoop.samplers.fused import fused_available  # noqa: E402
+import gencoop  # noqa: E402
 from gencoop.samplers.langevin import Langevin  # noqa: E402
 
 
@@ -65,3 +66,27 @@ def test_backend_selection():
     assert fused_available(torch.zeros(1), explicit=True)[0]  # interpreter, asked for explicitly
     ok, why = fused_available(torch.zeros(1))  # auto never interprets on CPU
     assert not ok and "CUDA" in why
+
+
+def test_image_chains_agree_with_eager_in_channels_last_layout():
+    """The fused path runs 4-D states channels-last; every buffer must share that layout (noise 0, MALA terms)."""
+    energy = gencoop.create("energy", "conv", shape=(3, 4, 4), channels=4, blocks=1)
+    x0 = torch.randn(3, 3, 4, 4)
+    kwargs = dict(steps=3, step_size=0.1, noise=0.0, clip=0.05)
+    eager = Langevin(backend="eager", **kwargs).sample(lambda v: -energy(v), x0)
+    fused = Langevin(backend="fused", **kwargs).sample(lambda v: -energy(v), x0)
+    assert fused.is_contiguous()
+    torch.testing.assert_close(fused, eager, rtol=1e-5, atol=1e-6)
+    mala = Langevin(steps=3, step_size=0.1, metropolis=True, backend="fused").run(lambda v: -energy(v), x0)
+    assert mala.x.shape == x0.shape and torch.isfinite(mala.x).all()
+
+
+def test_bfloat16_precision_evaluates_the_energy_under_autocast():
+    seen = []
+
+    def log_density(v):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return -0.5 * v.square().sum(-1)
+
+    x = Langevin(steps=2, step_size=0.1, precision="bfloat16", backend="eager").sample(log_density, torch.ones(4, 2))
+    assert all(seen) and x.dtype == torch.float32

@@ -12,16 +12,23 @@ from torch import Tensor, nn
 from gencoop.interfaces import LogDensity
 
 
-def value_and_grad(log_density: LogDensity, x: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+def value_and_grad(log_density: LogDensity, x: Tensor, create_graph: bool = False,
+                   autocast: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
     """ℓ(x) ``(B,)`` and ∇ₓℓ(x) ``(B, *event)``; only x is differentiated (no ``.grad`` is written).
 
     Detached by default; with ``create_graph=True`` both stay attached to x's graph, so a chain of updates can be
-    differentiated w.r.t. its start (the Langevin flow as a map, for reconstruction).
+    differentiated w.r.t. its start (the Langevin flow as a map, for reconstruction). ``autocast`` (e.g.
+    ``torch.bfloat16``) evaluates ℓ under ``torch.autocast``; ℓ and ∇ℓ come back in x's dtype.
     """
     with torch.enable_grad():
         if not create_graph or not x.requires_grad:
             x = x.detach().requires_grad_(True)
-        lp = log_density(x)
+        if autocast is None:
+            lp = log_density(x)
+        else:
+            with torch.autocast(x.device.type, dtype=autocast):
+                lp = log_density(x)
+            lp = lp.to(x.dtype)
         (grad,) = torch.autograd.grad(lp.sum(), x, create_graph=create_graph)
     return (lp, grad) if create_graph else (lp.detach(), grad)
 

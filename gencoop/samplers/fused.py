@@ -65,7 +65,8 @@ def fused_available(x: Tensor, explicit: bool = False) -> tuple[bool, str]:
 
 if triton is not None:
 
-    @triton.jit
+    # Triton folds an int argument equal to 1 into a constant (and 0 into nothing): `step` must stay a runtime int64.
+    @triton.jit(do_not_specialize=["step"])
     def _step_kernel(x_ptr, g_ptr, out_ptr, sq_ptr, u_ptr, seed_ptr, n, rows, c, sigma, clip, lo, hi, step,
                      HAS_NOISE: tl.constexpr, HAS_CLIP: tl.constexpr, HAS_BOUNDS: tl.constexpr,
                      MALA: tl.constexpr, BLOCK_SIZE: tl.constexpr):
@@ -79,16 +80,16 @@ if triton is not None:
         if HAS_CLIP:
             drift = tl.minimum(tl.maximum(drift, -clip), clip)
         out = x + drift
-        if HAS_NOISE:  # one Philox key per (seed, step): the step sits above the seed's 31 bits
-            seed = tl.load(seed_ptr) + step.to(tl.int64) * 4294967296
-            out = out + sigma * tl.randn(seed, offs)
+        key = tl.load(seed_ptr) + step.to(tl.int64) * 4294967296  # one Philox key per (seed, step), step above bit 31
+        if HAS_NOISE:
+            out = out + sigma * tl.randn(key, offs)
         if HAS_BOUNDS:
             out = tl.minimum(tl.maximum(out, lo), hi)
         tl.store(out_ptr + offs, out.to(out_ptr.dtype.element_ty), mask=mask)
         if MALA:
             r = out - x - drift
             tl.store(sq_ptr + offs, r * r, mask=mask)
-            u = tl.rand(tl.load(seed_ptr) + step.to(tl.int64) * 4294967296, n + offs)  # counters past the noise's
+            u = tl.rand(key, n + offs)  # counters past the noise's
             tl.store(u_ptr + offs, u, mask=offs < rows)
 
     @triton.jit
@@ -109,8 +110,10 @@ if triton is not None:
 
 def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, seed: Tensor):
     """The K-step chain with fused updates; returns (x, per-step ℓ history (K+1, B), acceptances or None).
-    No host synchronisation inside, so it can be captured in a CUDA graph."""
-    x = x0.contiguous().clone()
+    No host synchronisation inside, so it can be captured in a CUDA graph. Images run channels-last (cuDNN's fast
+    layout on tensor-core GPUs); every buffer the kernels index shares x's strides, so flat offsets line up."""
+    layout = torch.channels_last if x0.dim() == 4 else torch.contiguous_format
+    x = x0.contiguous(memory_format=layout).clone()
     if sampler.bounds is not None:
         x.clamp_(*sampler.bounds)
     b, n = x.shape[0], x.numel()
@@ -118,28 +121,29 @@ def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, s
     lo, hi = sampler.bounds if sampler.bounds is not None else (0.0, 0.0)
     clip = sampler.clip if sampler.clip is not None else 0.0
     flags = dict(HAS_CLIP=sampler.clip is not None, BLOCK_SIZE=BLOCK)
-    lp, grad = value_and_grad(log_density, x)
+    lp, grad = value_and_grad(log_density, x, autocast=sampler.autocast)
     lps = [lp]
     accepted = torch.zeros_like(lp) if sampler.metropolis else None
-    sq = torch.empty(x.shape, device=x.device, dtype=torch.float32) if sampler.metropolis else x
+    sq = torch.empty_like(x, dtype=torch.float32) if sampler.metropolis else x
     u = torch.empty(b, device=x.device, dtype=torch.float32) if sampler.metropolis else x
     for k, s in enumerate(sampler.step_sizes(steps)):
         c, sigma = 0.5 * s * s, sampler.noise * s
         proposal = torch.empty_like(x)
-        _step_kernel[grid](x, grad.contiguous(), proposal, sq, u, seed, n, b, c, sigma, clip, lo, hi, k,
+        _step_kernel[grid](x, grad.contiguous(memory_format=layout), proposal, sq, u, seed, n, b, c, sigma, clip, lo, hi, k,
                            HAS_NOISE=sigma > 0, HAS_BOUNDS=sampler.bounds is not None,
                            MALA=sampler.metropolis, **flags)
         if sampler.metropolis:
             forward = sq.flatten(1).sum(-1)
-            lp_new, grad_new = value_and_grad(log_density, proposal)
-            _reverse_kernel[grid](x, proposal, grad_new.contiguous(), sq, n, c, clip, **flags)
+            lp_new, grad_new = value_and_grad(log_density, proposal, autocast=sampler.autocast)
+            _reverse_kernel[grid](x, proposal, grad_new.contiguous(memory_format=layout), sq, n, c, clip, **flags)
             backward = sq.flatten(1).sum(-1)
             x, lp, grad, accept = mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma, u)
+            x = x.contiguous(memory_format=layout)  # a per-chain select may come back in the default layout
             accepted += accept
         else:
             x = proposal
             if k < steps - 1:
-                lp, grad = value_and_grad(log_density, x)
+                lp, grad = value_and_grad(log_density, x, autocast=sampler.autocast)
         lps.append(lp)
     return x, torch.stack(lps), accepted
 
@@ -209,7 +213,7 @@ def _graph_key(sampler, log_density, x0: Tensor, steps: int) -> tuple | None:
         else:
             return None
     settings = (sampler.step_size, sampler.noise, sampler.clip, sampler.bounds, sampler.metropolis,
-                sampler.schedule, sampler.final_step_size)
+                sampler.schedule, sampler.final_step_size, sampler.precision)
     return (code, tuple(parts), tuple(x0.shape), x0.dtype, x0.device, steps, settings)
 
 
@@ -229,6 +233,7 @@ def run_fused(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int
         x, history, accepted = runner(x0, seed)
     else:
         x, history, accepted = _chain(sampler, log_density, x0, steps, seed)
+    x = x.contiguous()  # hand back the caller's (default) layout
     _raise_if_nonfinite(x, list(history))
     diagnostics = {"acceptance": accepted / max(steps, 1)} if accepted is not None else {}
     return LangevinResult(x, None, diagnostics, None)

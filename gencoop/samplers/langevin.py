@@ -50,7 +50,11 @@ class LangevinResult:
 
 
 class Langevin(Sampler):
-    """Unadjusted Langevin (ULA) or, with ``metropolis=True``, MALA toward any differentiable log-density."""
+    """Unadjusted Langevin (ULA) or, with ``metropolis=True``, MALA toward any differentiable log-density.
+
+    ``precision="bfloat16"`` evaluates ℓ and ∇ℓ under ``torch.autocast`` (tensor cores on a GPU; the gradient
+    drives a noisy chain, so its rounding is far below the injected noise); the chain itself stays in x's dtype.
+    """
 
     def __init__(
         self,
@@ -65,6 +69,7 @@ class Langevin(Sampler):
         on_nonfinite: Literal["raise", "reset", "drop"] = "raise",
         backend: Literal["auto", "eager", "fused"] = "auto",
         cuda_graph: bool = True,
+        precision: Literal["float32", "bfloat16"] = "float32",
     ):
         super().__init__()
         if bounds is not None and not bounds[0] < bounds[1]:
@@ -80,6 +85,9 @@ class Langevin(Sampler):
         self.clip, self.bounds, self.metropolis = clip, bounds, metropolis
         self.schedule, self.final_step_size = schedule, final_step_size
         self.on_nonfinite, self.backend, self.cuda_graph = on_nonfinite, backend, cuda_graph
+        self.precision = precision
+        # ℓ and ∇ℓ under autocast when not float32; the chain state, drift and noise stay in x's dtype
+        self.autocast = None if precision == "float32" else getattr(torch, precision)
 
     def extra_repr(self) -> str:
         return (f"steps={self.steps}, step_size={self.step_size}, noise={self.noise}, clip={self.clip}, "
@@ -159,7 +167,7 @@ class Langevin(Sampler):
         noise = None
         if self.noise > 0:
             noise = iter(given_noise) if given_noise is not None else _NoiseStream(x, steps, generator)
-        lp, grad = value_and_grad(log_density, x, differentiable)
+        lp, grad = value_and_grad(log_density, x, differentiable, self.autocast)
         start = (x, lp, grad)  # where "reset" sends a chain back to
         lps = [lp]  # per-step log-densities: the non-finite check costs nothing per step
         trajectory = [x] if every else None
@@ -179,12 +187,12 @@ class Langevin(Sampler):
             if self.bounds is not None:
                 proposal = proposal.clamp(*self.bounds) if differentiable else proposal.clamp_(*self.bounds)
             if self.metropolis:
-                lp_new, grad_new = value_and_grad(log_density, proposal)
+                lp_new, grad_new = value_and_grad(log_density, proposal, autocast=self.autocast)
                 x, lp, grad, acc = self._mala_accept(x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator)
                 accepted += acc
             elif k < steps - 1 or want_diag or bad is not None:
                 x = proposal
-                lp, grad = value_and_grad(log_density, x, differentiable)
+                lp, grad = value_and_grad(log_density, x, differentiable, self.autocast)
             else:
                 x = proposal  # the last state needs no gradient
             lps.append(lp)
