@@ -28,7 +28,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gencoop.data.datasets",
     "gencoop.models.baselines",
     "gencoop.models.coopflow",
-    "gencoop.recipes",
+    "gencoop.recipes.baselines",
+    "gencoop.recipes.coopflow",
 )
 
 pm = pluggy.PluginManager(hookspecs.PROJECT)
