@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-plugins
 
 setup:
 	bash scripts/setup.sh
@@ -11,3 +11,7 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+# The plugin packages (installed by setup) and the checks on them: guide, template, conformance coverage.
+test-plugins: setup
+	$(PYTHON) -m pytest -q plugins/gencoop-zuko/tests plugins/gencoop-hmc/tests tests/test_plugin_template.py tests/test_meta.py

@@ -146,7 +146,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     table.add_column("model")
     for spec in registry.components("recipe"):
         cfg = spec.create()
-        table.add_row(spec.name, spec.summary, cfg["data"]["name"], cfg["model"]["name"])
+        data = cfg["data"]["name"] if "data" in cfg else "the base run's"
+        table.add_row(spec.name, spec.summary, data, cfg["model"]["name"])
     Console().print(table)
     return 0
 
@@ -169,7 +170,10 @@ def _task_inputs(args: argparse.Namespace, method: str):
     x = data.x[torch.randperm(len(data), generator=g)[: args.n]]
     params = inspect.signature(fn).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    kw = {k: v for k, v in (("iters", args.iters), ("seed", args.seed)) if k in params or takes_any}
+    # --iters: CoopFlow's gradient steps (``iters``) or a latent variable model's posterior Langevin steps
+    # (``steps``); unset, each model uses its own default
+    given = (("iters", args.iters, takes_any), ("steps", args.iters, False), ("seed", args.seed, takes_any))
+    kw = {k: v for k, v, loose in given if v is not None and (k in params or loose)}
     return run, data, x, fn, kw
 
 
@@ -212,6 +216,39 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Recover occluded images: the run's own occluded training images (a run trained on ``occluded`` data), or
+    held-out images occluded here by ``--occlusion``."""
+    import torch
+
+    from gencoop.data.occlusion import OccludedDataset, occlusion_mask
+    from gencoop.train import build_data
+
+    run, data, x, fn, kw = _task_inputs(args, "recover")
+    train = build_data(run.config, "train")
+    if isinstance(train, OccludedDataset) and args.occlusion is None:
+        idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[: args.n]
+        clean, mask, source = train.clean[idx], train.mask[idx], "training images, occluded as the run saw them"
+    else:
+        side = args.size or max(1, min(data.event_shape[-2:]) // 2)
+        mask = occlusion_mask(len(x), data.event_shape, args.occlusion or "salt_pepper", fraction=args.fraction,
+                              size=side, seed=args.seed)
+        clean, source = x, "held-out images"
+    recovered = fn(torch.where(mask > 0, clean, torch.full((), float("nan"))), **kw)
+    hidden = 1 - mask
+    if hidden.sum() == 0:
+        raise ValueError("--fraction/--size: the occlusion hides no pixel; raise it")
+    err = float(((recovered - clean).square() * hidden).sum() / hidden.sum())
+    if len(data.event_shape) == 3:
+        _save_rows([clean * mask - hidden, recovered, clean], data, args.output, [])  # hidden pixels shown black
+        rows = "rows: occluded input (hidden pixels black), recovery, original"
+    else:
+        _save_rows([recovered, clean], data, args.output, ["recovered", "original"])
+        rows = "panels: recovery, original"
+    print(f"recovery MSE on the hidden entries {err:.5f} over {len(clean)} {source}; wrote {args.output} ({rows})")
+    return 0
+
+
 def cmd_interpolate(args: argparse.Namespace) -> int:
     run, data, x, fn, kw = _task_inputs(args, "interpolate")
     half = len(x) // 2
@@ -221,6 +258,33 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     rows = [path[:, i] for i in range(half)]
     _save_rows(rows, data, args.output, [f"pair {i}" for i in range(half)])
     print(f"wrote {args.output} ({half} interpolations of {args.points} points)")
+    return 0
+
+
+def cmd_trajectory(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from gencoop.train import load_run
+    from gencoop.train.evaluate import reference
+    from gencoop.viz import plot_trajectories, save_image_grid
+
+    run = load_run(args.run, which=args.checkpoint)
+    if not hasattr(run.model, "trajectory"):
+        raise ValueError(f"a {type(run.model).__name__} model records no Langevin trajectory; tilting models do")
+    torch.manual_seed(args.seed)
+    traj = run.model.trajectory(args.n, every=args.every, steps=args.steps).cpu()  # (T, n, *event)
+    if len(run.data.event_shape) == 3:  # one row per chain, time left to right
+        frames = run.data.to_data_units(traj.transpose(0, 1).flatten(0, 1))
+        save_image_grid(frames, args.output, nrow=traj.shape[0])
+    elif run.data.event_shape == (2,):
+        ref = reference(run.data, 2000, 0)
+        lim = math.ceil(float(max(ref.abs().max(), traj.abs().max(), 1.0)) * 1.1 * 2) / 2
+        plot_trajectories(traj, args.output, background=ref, lim=lim)
+    else:
+        raise ValueError(f"no trajectory picture for events of shape {run.data.event_shape}")
+    print(f"wrote {args.output}: {args.n} chains, a state every {args.every} steps ({traj.shape[0]} per chain)")
     return 0
 
 
@@ -256,24 +320,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for name, helptext, default_n in (("reconstruct", "reconstruct held-out examples (picture + MSE)", 8),
                                       ("inpaint", "fill in the hidden centre of held-out images", 6),
-                                      ("interpolate", "interpolate between held-out examples in latent space", 8)):
+                                      ("interpolate", "interpolate between held-out examples in latent space", 8),
+                                      ("recover", "recover occluded images (latent variable models)", 8)):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("run")
         p.add_argument("-n", type=int, default=default_n, help="held-out examples to use")
         p.add_argument("-o", "--output", default=f"{name}.png")
-        p.add_argument("--iters", type=int, default=100, help="gradient steps of latent inference")
+        p.add_argument("--iters", type=int, help="latent inference steps: CoopFlow's gradient steps (default 100), "
+                                                "a latent variable model's Langevin steps (default: its sampler's)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--checkpoint", choices=["auto", "best", "checkpoint"], default="auto")
         if name == "inpaint":
             p.add_argument("--inits", type=int, default=3, help="initialisations (one row each)")
         if name == "interpolate":
             p.add_argument("--points", type=int, default=8, help="points along each interpolation")
+        if name == "recover":
+            p.add_argument("--occlusion", choices=["salt_pepper", "square"],
+                           help="occlude held-out images this way (default: the run's own occluded training images "
+                                "when it has them, else salt_pepper)")
+            p.add_argument("--fraction", type=float, default=0.5, help="salt_pepper: share of hidden pixels")
+            p.add_argument("--size", type=int, help="square: side in pixels (default: half the image side)")
+
+    p = sub.add_parser("trajectory", help="picture of Langevin chains every k steps (tilting runs)")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=8, help="chains")
+    p.add_argument("--every", type=int, default=10, help="keep a state every k steps")
+    p.add_argument("--steps", type=int, help="chain length (default: the model's sampling length)")
+    p.add_argument("-o", "--output", default="trajectory.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", choices=["auto", "best", "checkpoint"], default="auto")
 
     args = parser.parse_args(argv)
     from gencoop.config import ConfigError
 
     commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "recipes": cmd_recipes,
-                "reconstruct": cmd_reconstruct, "inpaint": cmd_inpaint, "interpolate": cmd_interpolate}
+                "reconstruct": cmd_reconstruct, "inpaint": cmd_inpaint, "interpolate": cmd_interpolate,
+                "recover": cmd_recover,
+                "trajectory": cmd_trajectory}
     try:
         if args.command == "list-components":
             return list_components(args.kind, args.json)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import typing
 import json
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -226,7 +227,7 @@ def _drop_foreign_settings(ref: dict[str, Any], kind: str, keep: list[str]) -> N
 
 def load_run_config(source: dict[str, Any], overrides: list[str] = (), where: str = "run config") -> RunConfig:
     """Validate a run configuration (a dict from TOML or a recipe) with ``--set`` overrides applied."""
-    merged = apply_overrides(source, list(overrides))
+    merged = _data_from_base(apply_overrides(source, list(overrides)))
     problems: list[tuple[str, str]] = []
     try:
         config: RunConfig = validate(RunConfig, merged, where)  # type: ignore[assignment]
@@ -237,6 +238,20 @@ def load_run_config(source: dict[str, Any], overrides: list[str] = (), where: st
     if problems:
         raise ConfigError(where, list(dict.fromkeys(problems)))
     return config
+
+
+def _data_from_base(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config without ``data`` whose model names a ``base`` run folder (exponential tilting) takes the base
+    run's data set, so the tilted model learns the data its base learned."""
+    model = raw.get("model")
+    if raw.get("data") is not None or not isinstance(model, dict) or not isinstance(model.get("base"), str):
+        return raw
+    base_config = Path(model["base"]) / "config.json"
+    if not base_config.exists():
+        raise ConfigError("run config", [("model.base", f"{model['base']} is not a finished run folder (no "
+                                          "config.json); train the base first, e.g. `gencoop train vae-25gaussians "
+                                          f"--out {model['base']}`, or --set model.base=YOUR_RUN")])
+    return {**raw, "data": json.loads(base_config.read_text())["data"]}
 
 
 def _part_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:

@@ -26,10 +26,15 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gencoop.components.priors",
     "gencoop.samplers.langevin",
     "gencoop.data.datasets",
+    "gencoop.data.occlusion",
     "gencoop.models.baselines",
     "gencoop.models.coopflow",
+    "gencoop.models.latent_variable",
+    "gencoop.models.tilting",
     "gencoop.recipes.baselines",
     "gencoop.recipes.coopflow",
+    "gencoop.recipes.latent_variable",
+    "gencoop.recipes.tilting",
 )
 
 pm = pluggy.PluginManager(hookspecs.PROJECT)

@@ -74,3 +74,32 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+def plot_trajectories(trajectory: Tensor, path: str | Path, *, background: Tensor | None = None,
+                      lim: float = 3.0) -> Path:
+    """Chains ``(T, n, 2)`` as paths over the data ``background`` ``(m, 2)``: each chain a line from its start
+    (hollow circle) to its end (dot), coloured by chain."""
+    traj = trajectory.detach().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    if background is not None:
+        pts = background.detach().cpu().numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=1, c="0.8", linewidths=0)
+    colours = plt.cm.tab10.colors
+    for i in range(traj.shape[1]):
+        c = colours[i % len(colours)]
+        ax.plot(traj[:, i, 0], traj[:, i, 1], "-", color=c, lw=0.8, alpha=0.8)
+        ax.scatter(traj[0, i, 0], traj[0, i, 1], s=18, facecolors="none", edgecolors=[c], linewidths=0.8)
+        ax.scatter(traj[-1, i, 0], traj[-1, i, 1], s=10, color=c)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{traj.shape[1]} chains, {traj.shape[0]} states each", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -9,18 +9,15 @@ from hypothesis import strategies as st
 
 import gencoop
 from gencoop.interfaces import Flow
-from gencoop.testing import CHECKS, check_flow, check_part
-from gencoop.testing import strategies as gst
+from gencoop.testing import check_flow, check_part, check_registered, registered_parts, spec_id
 
-SPECS = [s for s in gencoop.components() if s.kind in CHECKS]
+SPECS = registered_parts()  # every kind the kit checks, built-in and installed plugins alike
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.kind}-{s.name}")
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 @given(data=st.data())
 def test_registered_part_conforms(spec, data):
-    params = data.draw(gst.example_params(spec), label="params")
-    kwargs = data.draw(gst.check_kwargs(), label="check")
-    check_part(spec.kind, spec.create(**params), **kwargs)
+    check_registered(spec, data)
 
 
 def test_registry_has_the_required_parts():

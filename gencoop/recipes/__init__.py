@@ -15,11 +15,15 @@ IMAGE_TRAIN = {"steps": 3000, "batch_size": 128, "eval_every": 1000, "sample_eve
 MLP = {"hidden": [128, 128]}
 
 
-def recipe(name: str, data: dict[str, Any], model: dict[str, Any], train: dict[str, Any],
+def recipe(name: str, data: dict[str, Any] | None, model: dict[str, Any], train: dict[str, Any],
            evaluation: dict[str, Any] | None = None) -> Callable[[], dict[str, Any]]:
-    """A factory returning a fresh RunConfig-shaped dict (copies, so a caller's edits never leak between runs)."""
+    """A factory returning a fresh RunConfig-shaped dict (copies, so a caller's edits never leak between runs).
+    ``data=None``: the run takes the data set of the run its ``model.base`` names (exponential tilting)."""
+
     def factory() -> dict[str, Any]:
-        cfg = {"recipe": name, "data": dict(data), "model": dict(model), "train": dict(train)}
+        cfg = {"recipe": name, "model": dict(model), "train": dict(train)}
+        if data is not None:
+            cfg["data"] = dict(data)
         if evaluation:
             cfg["eval"] = dict(evaluation)
         return cfg

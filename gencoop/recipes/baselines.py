@@ -39,6 +39,38 @@ RECIPES: Recipes = {
         {"name": "glf", "latent_dim": 16, "encoder": {"name": "conv", "channels": 32},
          "decoder": {"name": "conv", "channels": 32}, "flow": {"name": "realnvp", "num_layers": 6, "hidden": 128}},
         {**IMAGE_TRAIN, **lr(1e-3)}, {"samples": 1000})),
+    **{f"{kind}-swissroll": (f"{kind.upper()} (latent 2) on the swiss roll (a base for tilting)", recipe(
+        f"{kind}-swissroll", {"name": "swissroll", "n": 20000},
+        {"name": kind, "latent_dim": 2, "encoder": {"name": "mlp", **MLP}, "decoder": {"name": "mlp", **MLP},
+         **({"sigma": 0.1} if kind == "vae" else {"flow": {"name": "realnvp", "num_layers": 6, "hidden": 64}})},
+        {**TOY_TRAIN, **lr(1e-3)})) for kind in ("vae", "glf")},
+    **{f"flow-{name}": (f"Glow by maximum likelihood on {title}", recipe(
+        f"flow-{name}", {"name": data, "split": "train", "dequantize": True},
+        {"name": "flow", "flow": {"name": "glow", "levels": 2, "steps_per_level": 8, "hidden_channels": 64}},
+        {**IMAGE_TRAIN, **lr(5e-4, grad_clip=50.0, warmup=100)}, {"samples": 1000}))
+       for name, data, title in (("mnist5k", "mnist5k", "MNIST-5k (28×28)"),
+                                 ("fashion", "fashion-mnist", "Fashion-MNIST (28×28)"))},
+    **{f"glf-{name}": (f"GLF: conv autoencoder (latent 32) + RealNVP prior on {title}", recipe(
+        f"glf-{name}", {"name": data, "split": "train"},
+        {"name": "glf", "latent_dim": 32, "encoder": {"name": "conv", "channels": 32},
+         "decoder": {"name": "conv", "channels": 32}, "flow": {"name": "realnvp", "num_layers": 6, "hidden": 256}},
+        {**IMAGE_TRAIN, **lr(1e-3)}, {"samples": 1000}))
+       for name, data, title in (("mnist5k", "mnist5k", "MNIST-5k (28×28)"),
+                                 ("fashion", "fashion-mnist", "Fashion-MNIST (28×28)"))},
+    # CIFAR-10 size, for a GPU user with a copy of the data (--set data.path=YOUR.npz); the tilting papers' sizes
+    "flow-cifar": ("Glow at CIFAR-10 size (3×32×32) for a GPU: --set data.path=YOUR.npz", recipe(
+        "flow-cifar", {"name": "npz", "path": "cifar10.npz", "scale": "images", "dequantize": True},
+        {"name": "flow", "flow": {"name": "glow", "levels": 3, "steps_per_level": 32, "hidden_channels": 256}},
+        {**IMAGE_TRAIN, "steps": 200000, "batch_size": 64, **lr(5e-4, grad_clip=50.0, warmup=1000)},
+        {"samples": 10000})),
+    **{f"{kind}-cifar": (f"{kind.upper()} (latent {dim}) at CIFAR-10 size for a GPU: --set data.path=YOUR.npz",
+                         recipe(f"{kind}-cifar", {"name": "npz", "path": "cifar10.npz", "scale": "images"},
+                                {"name": kind, "latent_dim": dim, "encoder": {"name": "conv", "channels": 64},
+                                 "decoder": {"name": "conv", "channels": 64},
+                                 **({"sigma": 0.1} if kind == "vae" else
+                                    {"flow": {"name": "realnvp", "num_layers": 4, "hidden": 256}})},
+                                {**IMAGE_TRAIN, "steps": 100000, "batch_size": 128, **lr(1e-3)}, {"samples": 10000}))
+       for kind, dim in (("vae", 100), ("glf", 64))},
     "vae-mnist5k": ("Conv VAE (latent 32) on MNIST-5k (28×28)", recipe(
         "vae-mnist5k", {"name": "mnist5k", "split": "train"},
         {"name": "vae", "latent_dim": 32, "sigma": 0.2, "encoder": {"name": "conv", "channels": 32},

@@ -129,8 +129,8 @@ def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, s
     for k, s in enumerate(sampler.step_sizes(steps)):
         c, sigma = 0.5 * s * s, sampler.noise * s
         proposal = torch.empty_like(x)
-        _step_kernel[grid](x, grad.contiguous(memory_format=layout), proposal, sq, u, seed, n, b, c, sigma, clip, lo, hi, k,
-                           HAS_NOISE=sigma > 0, HAS_BOUNDS=sampler.bounds is not None,
+        _step_kernel[grid](x, grad.contiguous(memory_format=layout), proposal, sq, u, seed, n, b, c, sigma, clip,
+                           lo, hi, k, HAS_NOISE=sigma > 0, HAS_BOUNDS=sampler.bounds is not None,
                            MALA=sampler.metropolis, **flags)
         if sampler.metropolis:
             forward = sq.flatten(1).sum(-1)

@@ -2,6 +2,9 @@
 
     from gencoop.testing import check_flow
     check_flow(MyFlow(dim=3))          # raises AssertionError naming the property that failed
+
+``registered_parts``, ``check_registered`` and ``load_hypothesis_profile`` run the kit on every part a plugin
+registers (see docs/plugins.md).
 """
 
 from gencoop.testing.checks import (
@@ -15,6 +18,7 @@ from gencoop.testing.checks import (
     check_sampler,
     perturbed_copy,
 )
+from gencoop.testing.registered import check_registered, load_hypothesis_profile, registered_parts, spec_id
 
 __all__ = [
     "CHECKS",
@@ -24,6 +28,10 @@ __all__ = [
     "check_flow",
     "check_part",
     "check_prior",
+    "check_registered",
     "check_sampler",
+    "load_hypothesis_profile",
     "perturbed_copy",
+    "registered_parts",
+    "spec_id",
 ]

@@ -1,0 +1,170 @@
+"""Exponential tilting of a frozen generator by a data-space energy (Xiao, Yan and Amit, 2020).
+
+A generator (prior p(z), decoder G; any Flow, VAE, GLF, trained latent variable model, or a plugin's) is frozen and
+tilted by an energy E_θ on data space:
+
+    p_θ(z) ∝ p(z)·exp(−E_θ(G(z)))                    (latent form: the tilted latent, decoded by G)
+    p_θ(x) ∝ p_base(x)·exp(−E_θ(x))                  (data form: needs a base with tractable log p_base(x))
+
+Training (one call of :meth:`ExponentialTilting.losses`):
+
+1. z₀ ~ p(z); z = K(z₀): short-run Langevin on ℓ(z) = log p(z) − E(G(z))   (model samples, base frozen)
+2. energy loss = E(x_data).mean() − E(G(z)).mean() + reg·mean(E²)          (the MLE gradient of θ)
+
+Sampling runs the same chain, usually longer (``sample_steps``; the paper: 60 in training, 100 when sampling, with
+ε = 0.01, i.e. s² = ε in :class:`~gencoop.samplers.langevin.Langevin`'s convention).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from gencoop.config import PartRef
+from gencoop.hookspecs import hookimpl
+from gencoop.interfaces import Energy, Sampler, Shape
+from gencoop.models.base import Model, build_part, model_device, trainable
+from gencoop.models.coopflow import ebm_loss
+
+
+class ExponentialTilting(Model):
+    """An energy ``energy`` on data space tilting the frozen generator ``base``; loss {"energy"}.
+
+    ``space="latent"``: chains run on z (any generator: ``prior``, ``latent_shape``, ``decode``);
+    ``space="data"``: chains run on x from base samples, on log p_base(x) − E(x) (a base with ``log_prob``).
+    ``sample_steps``: chain length at sampling time (default: the sampler's own ``steps``).
+    """
+
+    def __init__(self, base: nn.Module, energy: Energy, sampler: Sampler, *, energy_reg: float = 0.1,
+                 sample_steps: int | None = None, space: Literal["latent", "data"] = "latent"):
+        super().__init__()
+        for attr in ("prior", "latent_shape", "decode"):
+            if not hasattr(base, attr):
+                raise TypeError(f"base: a generator needs `prior`, `latent_shape` and `decode`; "
+                                f"{type(base).__name__} has no `{attr}`")
+        if space == "data" and not callable(getattr(base, "log_prob", None)):
+            raise TypeError(f"space: 'data' needs a base with a tractable log_prob(x); {type(base).__name__} has "
+                            "none (use space='latent')")
+        self.base, self.energy, self.sampler = base, energy, sampler
+        self.base.requires_grad_(False).eval()  # frozen: never trained, never in train mode
+        self.energy_reg, self.sample_steps, self.space = energy_reg, sample_steps, space
+        self.event_shape = tuple(energy.event_shape)
+
+    def train(self, mode: bool = True) -> "ExponentialTilting":
+        super().train(mode)
+        self.base.eval()  # dropout / batch statistics of the base stay as trained
+        return self
+
+    # -- the tilted densities --------------------------------------------------------------------------------------
+    def latent_log_density(self, z: Tensor) -> Tensor:
+        """ℓ(z) = log p(z) − E(G(z)), ``(B, *latent) -> (B,)``; unnormalised."""
+        return self.base.prior.log_prob(z) - self.energy(self.base.decode(z))
+
+    def data_log_density(self, x: Tensor) -> Tensor:
+        """ℓ(x) = log p_base(x) − E(x), ``(B, *event) -> (B,)``; unnormalised (data form)."""
+        return self.base.log_prob(x) - self.energy(x)
+
+    @property
+    def log_density(self):
+        """ℓ(x) on data space (pictures, evaluation) when the base has a tractable log_prob; else None."""
+        return self.data_log_density if callable(getattr(self.base, "log_prob", None)) else None
+
+    # -- sampling --------------------------------------------------------------------------------------------------
+    def _chain(self, n: int, steps: int | None, return_trajectory: int | None = None):
+        """Start from the base (z ~ p(z), or x ~ p_base in the data form) and run the sampler on the tilted ℓ."""
+        with torch.no_grad():
+            start = self.base.prior.sample(n) if self.space == "latent" else self.base.sample(n)
+        start = start.to(model_device(self.energy))
+        target = self.latent_log_density if self.space == "latent" else self.data_log_density
+        if return_trajectory is None:
+            return self.sampler.sample(target, start, steps=steps), None
+        run = getattr(self.sampler, "run", None)
+        if run is None:
+            raise TypeError(f"return_trajectory: the sampler {type(self.sampler).__name__} records no trajectory; "
+                            "use the `langevin` sampler")
+        result = run(target, start, steps=steps, return_trajectory=return_trajectory)
+        return result.x, result.trajectory
+
+    def _to_data(self, v: Tensor) -> Tensor:
+        if self.space == "data":
+            return v
+        with torch.no_grad():
+            return self.base.decode(v)
+
+    def sample(self, n: int, steps: int | None = None) -> Tensor:
+        """``(n, *event)``: decoded tilted latents (data form: the chain's states); ``steps`` defaults to
+        ``sample_steps``."""
+        v, _ = self._chain(n, steps if steps is not None else self.sample_steps)
+        return self._to_data(v)
+
+    def sample_latent(self, n: int, steps: int | None = None) -> Tensor:
+        """``(n, *latent)``: samples of the tilted latent p_θ(z) (latent form only)."""
+        if self.space != "latent":
+            raise ValueError("sample_latent: this model runs its chains on data space (space='data')")
+        return self._chain(n, steps if steps is not None else self.sample_steps)[0]
+
+    def trajectory(self, n: int, every: int, steps: int | None = None) -> Tensor:
+        """``(T, n, *event)``: the chains in data space at step 0 and every ``every`` steps (the paper's Langevin
+        visualisation); ``steps`` defaults to ``sample_steps``."""
+        _, traj = self._chain(n, steps if steps is not None else self.sample_steps, return_trajectory=every)
+        return torch.stack([self._to_data(t) for t in traj])
+
+    # -- training --------------------------------------------------------------------------------------------------
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"energy": trainable(self.energy)}
+
+    def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        x_model = self._to_data(self._chain(batch.shape[0], None)[0])  # training chains: the sampler's steps
+        return {"energy": ebm_loss(self.energy, batch, x_model, self.energy_reg)}
+
+    def metrics(self, x: Tensor) -> dict[str, float]:
+        """Mean energy of held-out data and of base samples: training pushes the first below the second."""
+        with torch.no_grad():
+            base = self.base.sample(x.shape[0]).to(x.device)
+            return {"energy_data": self.energy(x).mean().item(), "energy_base": self.energy(base).mean().item()}
+
+
+# -- registered factory ---------------------------------------------------------------------------------------------
+
+EventShape = tuple[int, ...]
+
+
+def load_base(base: str | nn.Module, event_shape: Shape | None = None) -> nn.Module:
+    """A generator from a finished run folder (its best or last weights) or an already built module."""
+    if isinstance(base, nn.Module):
+        return base
+    from gencoop.train.runs import load_run
+
+    model = load_run(base).model
+    if event_shape is not None and tuple(model.event_shape) != tuple(event_shape):
+        raise ValueError(f"base: the run {base} models events of shape {tuple(model.event_shape)}, not "
+                         f"{tuple(event_shape)}")
+    return model
+
+
+def tilting_model(
+    base: str,
+    event_shape: EventShape = (2,),
+    energy: PartRef | None = None,
+    sampler: PartRef = PartRef(name="langevin", steps=60, step_size=0.1),
+    sample_steps: Annotated[int, Field(ge=0)] | None = 100,
+    energy_reg: Annotated[float, Field(ge=0)] = 0.1,
+    space: Literal["latent", "data"] = "latent",
+) -> ExponentialTilting:
+    """Exponential tilting of the generator of the finished run ``base`` (a run folder). The energy defaults to
+    ``mlp`` for vectors and ``conv`` for images; the sampler to the paper's latent Langevin (ε = 0.01: s = 0.1,
+    noise 1, 60 steps in training, ``sample_steps`` = 100 when sampling)."""
+    image = len(event_shape) > 1
+    return ExponentialTilting(load_base(base, event_shape),
+                              build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape),
+                              build_part("sampler", sampler), energy_reg=energy_reg, sample_steps=sample_steps,
+                              space=space)
+
+
+@hookimpl
+def register_components(register) -> None:
+    register("model", "tilting", tilting_model,
+             summary="Exponential tilting: a data-space EBM on the latent of a frozen generator (--set model.base=RUN)")
