@@ -94,11 +94,14 @@ class ExponentialTilting(Model):
         with torch.no_grad():
             return self.base.decode(v)
 
-    def sample(self, n: int, steps: int | None = None) -> Tensor:
+    def sample(self, n: int, steps: int | None = None, return_trajectory: int | None = None):
         """``(n, *event)``: decoded tilted latents (data form: the chain's states); ``steps`` defaults to
-        ``sample_steps``."""
-        v, _ = self._chain(n, steps if steps is not None else self.sample_steps)
-        return self._to_data(v)
+        ``sample_steps``. With ``return_trajectory=k`` returns ``(x, trajectory)``, the trajectory ``(T, n, *event)``
+        in data space: the start and every k-th state (the paper's Langevin visualisation)."""
+        v, traj = self._chain(n, steps if steps is not None else self.sample_steps, return_trajectory)
+        if return_trajectory is None:
+            return self._to_data(v)
+        return self._to_data(v), torch.stack([self._to_data(t) for t in traj])
 
     def sample_latent(self, n: int, steps: int | None = None) -> Tensor:
         """``(n, *latent)``: samples of the tilted latent p_θ(z) (latent form only)."""
@@ -107,10 +110,8 @@ class ExponentialTilting(Model):
         return self._chain(n, steps if steps is not None else self.sample_steps)[0]
 
     def trajectory(self, n: int, every: int, steps: int | None = None) -> Tensor:
-        """``(T, n, *event)``: the chains in data space at step 0 and every ``every`` steps (the paper's Langevin
-        visualisation); ``steps`` defaults to ``sample_steps``."""
-        _, traj = self._chain(n, steps if steps is not None else self.sample_steps, return_trajectory=every)
-        return torch.stack([self._to_data(t) for t in traj])
+        """``(T, n, *event)``: the chains in data space at step 0 and every ``every`` steps."""
+        return self.sample(n, steps, return_trajectory=every)[1]
 
     # -- training --------------------------------------------------------------------------------------------------
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
