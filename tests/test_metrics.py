@@ -333,3 +333,14 @@ def test_inception_fid_runs_a_users_torchscript_network(tmp_path):
     assert inception_fid(a, b, path) == pytest.approx(frechet_distance(a, b, inception_features(path)))
     with pytest.raises(FileNotFoundError, match="does not download or ship"):
         inception_fid(a, b, tmp_path / "missing.pt")
+
+
+def test_frechet_distance_with_fewer_samples_than_pixels_matches_the_covariance_path():
+    """FD on raw images (F = 192 > n) runs in sample space (nuclear norm of ABᵀ); it must equal the F × F path."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 3, 8, 8, generator=g)
+    y = 0.7 * torch.randn(40, 3, 8, 8, generator=g) + 0.2 * torch.randn(1, 3, 8, 8, generator=g)
+    direct = frechet_distance(x, y)
+    via_stats = frechet_from_stats(*gaussian_stats(x), *gaussian_stats(y))
+    assert direct == pytest.approx(via_stats, rel=1e-6)  # the F × F path rounds its zero eigenvalues
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)

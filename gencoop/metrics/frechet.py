@@ -98,8 +98,36 @@ def frechet_distance(
     ``features=None`` uses the flattened samples themselves. To compare many models against one data set,
     compute the data's :func:`gaussian_stats` once and call :func:`frechet_from_stats`.
     """
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and max(len(x), len(y)) < x[0].numel():
+        with torch.no_grad():  # fewer samples than pixels (FD on raw images): work in sample space
+            fx = torch.cat([_features(b, features) for b in x.split(batch_size)])
+            fy = torch.cat([_features(b, features) for b in y.split(batch_size)])
+        if fx.shape[1] < max(len(fx), len(fy)):  # features smaller than the sample: the covariance path is cheaper
+            return frechet_from_stats(*_stats_of(fx), *_stats_of(fy))
+        return _frechet_low_rank(fx, fy)
     mu1, s1 = gaussian_stats(x, features, batch_size=batch_size)
     mu2, s2 = gaussian_stats(y, features, batch_size=batch_size)
     if mu1.shape != mu2.shape:
         raise ValueError(f"x and y give features of different sizes: {mu1.shape[0]} and {mu2.shape[0]}")
     return frechet_from_stats(mu1, s1, mu2, s2)
+
+
+def _stats_of(f: Tensor) -> tuple[Tensor, Tensor]:
+    return gaussian_stats(f, None, batch_size=max(len(f), 1))
+
+
+def _frechet_low_rank(fx: Tensor, fy: Tensor) -> float:
+    """FD from feature matrices ``(n₁, F)``, ``(n₂, F)`` with F > n, never forming an F × F matrix.
+
+    With centred A, B: S₁ = AᵀA/(n₁−1), S₂ = BᵀB/(n₂−1). The non-zero eigenvalues of S₁S₂ are those of
+    (ABᵀ)(ABᵀ)ᵀ/((n₁−1)(n₂−1)), so tr((S₁^{1/2} S₂ S₁^{1/2})^{1/2}) = ‖ABᵀ‖_* / √((n₁−1)(n₂−1)) (nuclear norm).
+    """
+    if fx.shape[1] != fy.shape[1]:
+        raise ValueError(f"x and y give features of different sizes: {fx.shape[1]} and {fy.shape[1]}")
+    if len(fx) < 2 or len(fy) < 2:
+        raise ValueError(f"need at least 2 samples to estimate a covariance, got {min(len(fx), len(fy))}")
+    a, b = fx - fx.mean(0), fy - fy.mean(0)
+    n1, n2 = len(a) - 1, len(b) - 1
+    tr_cross = torch.linalg.svdvals(a @ b.T).sum() / (n1 * n2) ** 0.5
+    fd = (fx.mean(0) - fy.mean(0)).square().sum() + a.square().sum() / n1 + b.square().sum() / n2 - 2 * tr_cross
+    return max(fd.item(), 0.0)
