@@ -40,6 +40,17 @@ def test_flow_schedule_freezes_and_thins_updates():
     assert updates == [False, False, False, False, True, False, True, False]
 
 
+def test_sample_steps_sets_the_revision_length_when_sampling_only():
+    model = small_coopflow(steps=5, sample_steps=0)
+    torch.manual_seed(1)
+    proposals = model.flow.sample(8)
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.sample(8), proposals)  # 0 steps: the flow's proposals, unrevised
+    torch.manual_seed(1)
+    assert not torch.allclose(model.sample(8, steps=5), proposals)
+    assert model.sampler.steps == 5  # training chains keep the sampler's length
+
+
 def test_revision_lowers_the_energy_along_the_chain():
     torch.manual_seed(0)
     model = small_coopflow(steps=20)

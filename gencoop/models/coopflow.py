@@ -64,8 +64,10 @@ class CoopFlow(Model):
     """
 
     def __init__(self, energy: Energy, flow: Flow | NoiseInitializer, sampler: Sampler, *, flow_every: int = 1,
-                 flow_frozen_steps: int = 0, energy_reg: float = 0.0, pretrained_flow: bool = False):
+                 flow_frozen_steps: int = 0, energy_reg: float = 0.0, pretrained_flow: bool = False,
+                 sample_steps: int | None = None):
         super().__init__()
+        self.sample_steps = sample_steps  # Langevin steps of sample() (default: the sampler's, as in training)
         self.energy, self.flow, self.sampler = energy, flow, sampler
         self.pretrained_flow = pretrained_flow
         self.event_shape = tuple(energy.event_shape)
@@ -81,13 +83,15 @@ class CoopFlow(Model):
         return -self.energy(x)
 
     @torch.no_grad()
-    def synthesize(self, n: int) -> tuple[Tensor, Tensor]:
-        """(x̂, x̃): the initialiser's proposals and their Langevin revisions, each ``(n, *event_shape)``."""
+    def synthesize(self, n: int, steps: int | None = None) -> tuple[Tensor, Tensor]:
+        """(x̂, x̃): the initialiser's proposals and their Langevin revisions (``steps``, default the sampler's),
+        each ``(n, *event_shape)``."""
         x_flow = self.flow.sample(n)
-        return x_flow, self.sampler.sample(self.log_density, x_flow)
+        return x_flow, self.sampler.sample(self.log_density, x_flow, steps=steps)
 
-    def sample(self, n: int) -> Tensor:
-        return self.synthesize(n)[1]
+    def sample(self, n: int, steps: int | None = None) -> Tensor:
+        """Revised samples ``(n, *event_shape)``; ``steps`` defaults to ``sample_steps`` (else the sampler's)."""
+        return self.synthesize(n, steps if steps is not None else self.sample_steps)[1]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         groups = {"energy": trainable(self.energy)}
@@ -196,11 +200,13 @@ def coopflow_model(
     flow_every: Annotated[int, Field(ge=1)] = 1,
     flow_frozen_steps: Annotated[int, Field(ge=0)] = 0,
     energy_reg: Annotated[float, Field(ge=0)] = 0.0,
+    sample_steps: Annotated[int, Field(ge=0)] | None = None,
 ) -> CoopFlow:
     """CoopFlow; ``init="gaussian"|"uniform"`` replaces the flow by fixed noise (the short-run EBM);
     ``flow_run`` loads the flow of a finished ``flow`` run (CoopFlow(Pre)). Energy and flow default to ``mlp`` /
     ``realnvp`` for vectors and ``conv`` / ``glow`` for images. The sampler defaults to the reference code's
-    setting (30 steps, s = 0.03, no noise, drift clipped to ±0.1)."""
+    setting (30 steps, s = 0.03, no noise, drift clipped to ±0.1); ``sample_steps`` lengthens the revision when
+    sampling (training keeps the sampler's steps)."""
     image = len(event_shape) > 1
     energy_part = build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape)
     if init != "flow":
@@ -215,7 +221,8 @@ def coopflow_model(
     else:
         initializer = build_part("flow", flow or PartRef(name="glow" if image else "realnvp"), event_shape)
     return CoopFlow(energy_part, initializer, build_part("sampler", sampler), flow_every=flow_every,
-                    flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg, pretrained_flow=flow_run is not None)
+                    flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg, pretrained_flow=flow_run is not None,
+                    sample_steps=sample_steps)
 
 
 @hookimpl

@@ -15,6 +15,9 @@ COOP_TOY_MODEL = {
     "energy_reg": 0.001,
     "flow": {"name": "realnvp", "num_layers": 6, "hidden": 128},
     "sampler": {"name": "langevin", "steps": 30, "step_size": 0.5, "noise": 0.0, "clip": 0.1, "bounds": [-3, 3]},
+    # sampling revises longer than training: after 3,000 steps the high-quality fraction of the revised samples
+    # was 0.66 with 30 steps, 0.85 with 60, 0.89 with 100 (one run, seed 0)
+    "sample_steps": 100,
 }
 COOP_TOY_TRAIN = {**TOY_TRAIN, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]},
                   "groups": {"flow": {"lr": 1e-3, "betas": [0.9, 0.999], "grad_clip": 10.0}}}
