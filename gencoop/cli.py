@@ -163,8 +163,10 @@ def _task_inputs(args: argparse.Namespace, method: str):
     run = load_run(args.run, which=args.checkpoint)
     fn = getattr(run.model, method, None)
     if fn is None:
-        raise ValueError(f"a {type(run.model).__name__} model has no {method}(); "
-                         "CoopFlow and latent variable models do")
+        having = {"reconstruct": "CoopFlow, VAE, GLF and latent variable models", "inpaint": "CoopFlow and latent "
+                  "variable models", "interpolate": "CoopFlow models", "recover": "latent variable models"}
+        raise ValueError(f"a {type(run.model).__name__} model has no {method}(); {having.get(method, 'other models')}"
+                         " do")
     data = build_data(run.config, "test")
     g = torch.Generator().manual_seed(args.seed)
     x = data.x[torch.randperm(len(data), generator=g)[: args.n]]
@@ -270,6 +272,8 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
     from gencoop.train.evaluate import reference
     from gencoop.viz import plot_trajectories, save_image_grid
 
+    if args.every < 1:
+        raise ValueError(f"--every: keep a state every k ≥ 1 steps, got {args.every}")
     run = load_run(args.run, which=args.checkpoint)
     if not hasattr(run.model, "trajectory"):
         raise ValueError(f"a {type(run.model).__name__} model records no Langevin trajectory; tilting models do")

@@ -241,17 +241,25 @@ def load_run_config(source: dict[str, Any], overrides: list[str] = (), where: st
 
 
 def _data_from_base(raw: dict[str, Any]) -> dict[str, Any]:
-    """A config without ``data`` whose model names a ``base`` run folder (exponential tilting) takes the base
-    run's data set, so the tilted model learns the data its base learned."""
+    """A model naming a ``base`` run folder (exponential tilting) gets it as an absolute path (the run loads from
+    anywhere later), and a config without ``data`` takes the base run's data set, so the tilted model learns the
+    data its base learned (the clean images, when the base learned from occluded ones)."""
     model = raw.get("model")
-    if raw.get("data") is not None or not isinstance(model, dict) or not isinstance(model.get("base"), str):
+    if not isinstance(model, dict) or not isinstance(model.get("base"), str):
         return raw
-    base_config = Path(model["base"]) / "config.json"
+    base = Path(model["base"]).expanduser()
+    base_config = base / "config.json"
     if not base_config.exists():
         raise ConfigError("run config", [("model.base", f"{model['base']} is not a finished run folder (no "
                                           "config.json); train the base first, e.g. `gencoop train vae-25gaussians "
                                           f"--out {model['base']}`, or --set model.base=YOUR_RUN")])
-    return {**raw, "data": json.loads(base_config.read_text())["data"]}
+    raw = {**raw, "model": {**model, "base": str(base.resolve())}}
+    if raw.get("data") is None:
+        data = json.loads(base_config.read_text())["data"]
+        if data.get("name") == "occluded":  # tilting needs complete images: the occluded set's clean source
+            data = data.get("data", {"name": "mnist5k"})
+        raw["data"] = data
+    return raw
 
 
 def _part_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:

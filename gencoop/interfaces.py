@@ -137,7 +137,10 @@ class Flow(Prior):
         from gencoop.components.priors import GaussianPrior  # a part, not an interface: imported late
 
         device, dtype = _param_device_dtype(self)
-        return GaussianPrior(self.event_shape).to(device=device, dtype=dtype)
+        cache = self.__dict__.setdefault("_priors", {})  # one per (device, dtype), not a submodule: a new one per
+        if (device, dtype) not in cache:  # call would copy host memory, which breaks CUDA graph capture
+            cache[(device, dtype)] = GaussianPrior(self.event_shape).to(device=device, dtype=dtype)
+        return cache[(device, dtype)]
 
     def decode(self, z: Tensor) -> Tensor:
         return self.forward(z)[0]

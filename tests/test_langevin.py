@@ -164,3 +164,8 @@ def test_bad_settings_name_the_field():
         Langevin(bounds=(1.0, -1.0))
     with pytest.raises(ValueError, match="bounds: MALA"):
         Langevin(metropolis=True, bounds=(-1.0, 1.0))
+
+
+def test_bfloat16_precision_is_refused_for_mala():
+    with pytest.raises(ValueError, match="precision"):
+        Langevin(metropolis=True, precision="bfloat16")

@@ -210,6 +210,7 @@ def test_occlusion_masks_and_the_occluded_dataset():
     assert torch.equal(observed(data.x)[1], data.mask)
     clean = gencoop.create("dataset", "occluded", data={"name": "lifted", "n": 100}, split="test")
     assert bool(torch.isfinite(clean.x).all())  # held-out data stay clean for evaluation
+    assert not torch.equal(clean.x, data.clean)  # and are held out: a toy's test set is a fresh draw
 
 
 # -- recipes and the command line ----------------------------------------------------------------------------------

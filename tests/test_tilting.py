@@ -168,3 +168,37 @@ def test_cifar_size_tilting_recipes_smoke(kind, tmp_path):
     assert trainer.model.event_shape == (3, 32, 32)
     record = trainer.train_step()
     assert all(np.isfinite(v) for v in record.values())
+
+
+def test_clear_errors_for_mismatched_energy_and_bad_trajectory_requests():
+    base = small_vae()
+    sampler = gencoop.create("sampler", "langevin", steps=2)
+    with pytest.raises(ValueError, match="energy: its event_shape"):
+        ExponentialTilting(base, gencoop.create("energy", "mlp", dim=3, hidden=[8]), sampler)
+    model = ExponentialTilting(base, gencoop.create("energy", "mlp", dim=2, hidden=[8]), sampler)
+    with pytest.raises(ValueError, match="return_trajectory"):
+        model.sample(2, return_trajectory=0)
+
+    class NoTrajectory(gencoop.Sampler):  # a sampler with a run() of its own, without trajectories (like HMC's)
+        def sample(self, log_density, x0, *, steps=None, generator=None):
+            return x0
+
+        def run(self, log_density, x0, *, steps=None, generator=None):
+            return x0
+
+    other = ExponentialTilting(base, gencoop.create("energy", "mlp", dim=2, hidden=[8]), NoTrajectory())
+    with pytest.raises(TypeError, match="records no trajectory"):
+        other.trajectory(2, every=1)
+
+
+def test_a_tilting_run_loads_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--set", "train.steps=2", "--set", "train.batch_size=16", "--set", "eval.samples=32", "--quiet"]
+    assert main(["train", "vae-25gaussians", "--out", "runs/vae-25gaussians", "--set", "data.n=128", *tiny]) == 0
+    assert main(["train", "tilt-vae-25gaussians", "--out", "runs/tilt", "--set", "model.sampler.steps=2",
+                 "--set", "model.sample_steps=2", *tiny]) == 0  # model.base defaults to runs/vae-25gaussians
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    from gencoop.train import load_run
+
+    assert isinstance(load_run("../runs/tilt").model, ExponentialTilting)

@@ -122,10 +122,15 @@ def occluded_dataset(
     held-out evaluation compares with clean images)."""
     from gencoop.registry import get
 
+    from gencoop.train.runs import held_out_params
+
     spec = get("dataset", data.name)
-    params = data.params
-    if "split" in spec.config.model_fields:
-        params["split"] = split
+    if split == "test":
+        params = held_out_params(spec, data.params)  # its test split, or (toys) a fresh draw
+    else:
+        params = data.params
+        if "split" in spec.config.model_fields:
+            params["split"] = split
     try:
         base = spec.create(**params)
     except ConfigError as exc:

@@ -72,10 +72,19 @@ def build_part(kind: str, ref: PartRef | dict | str, event_shape: Shape | None =
     return spec.create(**params)
 
 
-def gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float) -> Tensor:
-    """log N(x; mean, σ² I) summed over the event: ``(B, *event) -> (B,)``."""
-    d = x[0].numel()
-    sq = (x - mean).flatten(1).square().sum(-1)
+def gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float, mask: Tensor | None = None) -> Tensor:
+    """log N(x; mean, σ² I) summed over the event: ``(B, *event) -> (B,)``.
+
+    With a ``mask`` (1 = observed, broadcastable to x), only the D_obs observed entries count:
+    −Σ_obs (x − mean)² / (2σ²) − D_obs·log σ − (D_obs/2)·log 2π.
+    """
+    if mask is None:
+        d = x[0].numel()
+        sq = (x - mean).flatten(1).square().sum(-1)
+    else:
+        mask = mask.expand_as(x)
+        d = mask.flatten(1).sum(-1)
+        sq = ((x - mean).square() * mask).flatten(1).sum(-1)
     return -sq / (2 * sigma**2) - d * math.log(sigma) - 0.5 * d * math.log(2 * math.pi)
 
 

@@ -34,7 +34,6 @@ learning alike, so the values behind the mask never matter.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Annotated, Literal
 
 import torch
@@ -59,18 +58,7 @@ from gencoop.models.base import (
     model_device,
     trainable,
 )
-
-
-def masked_gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float, mask: Tensor | None) -> Tensor:
-    """log N(x_obs; mean_obs, σ² I) over the observed entries (mask 1): ``(B, *event) -> (B,)``.
-
-    With D_obs observed entries: −Σ_obs (x − mean)² / (2σ²) − D_obs·log σ − (D_obs/2)·log 2π; no mask = all observed.
-    """
-    if mask is None:
-        return gaussian_log_likelihood(x, mean, sigma)
-    sq = ((x - mean).square() * mask).flatten(1).sum(-1)
-    d_obs = mask.flatten(1).sum(-1)
-    return -sq / (2 * sigma**2) - d_obs * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+from gencoop.samplers.common import records_trajectory
 
 
 class LatentVariableModel(Model):
@@ -110,7 +98,7 @@ class LatentVariableModel(Model):
     def log_likelihood(self, x: Tensor, z: Tensor, mask: Tensor | None = None) -> Tensor:
         """log p_β(x | z) = log N(x_obs; g_β(z)_obs, σ² I): ``(B,)``; hidden entries (NaN or mask 0) are skipped."""
         x, mask = observed(x, mask)
-        return masked_gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
+        return gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
 
     def log_joint(self, x: Tensor, z: Tensor, mask: Tensor | None = None) -> Tensor:
         """log p(x, z) = log p_α(z) + log p_β(x_obs | z): ``(B,)`` (unnormalised when the prior is)."""
@@ -118,7 +106,7 @@ class LatentVariableModel(Model):
 
     def _log_posterior(self, x: Tensor, mask: Tensor | None, z: Tensor) -> Tensor:
         # ℓ(z) = log p(z | x) + const = log p_α(z) + log N(x_obs; g(z)_obs, σ² I); x already filled, mask expanded
-        return self.prior.log_prob(z) + masked_gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
+        return self.prior.log_prob(z) + gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
 
     # -- inference ------------------------------------------------------------------------------------------------
     def _generator(self, seed: int | None) -> torch.Generator | None:
@@ -128,7 +116,8 @@ class LatentVariableModel(Model):
 
     def infer(self, x: Tensor, mask: Tensor | None = None, *, z0: Tensor | None = None, steps: int | None = None,
               seed: int | None = None) -> Tensor:
-        """ẑ ``(B, *latent_shape)`` for ``x`` ``(B, *event_shape)``, detached, from the observed entries only.
+        """ẑ ``(B, *latent_shape)`` for ``x`` ``(B, *event_shape)``, detached, from the observed entries only
+        (Langevin; an encoder sees the hidden entries as zeros).
 
         Langevin: K steps (``steps``, default the sampler's) on log p(x, z) from ``z0`` (default N(0, I): a fresh
         short run; pass the previous ẑ to warm-start). Encoder: the posterior mean μ(x) (``z0``, ``steps`` unused).
@@ -150,9 +139,9 @@ class LatentVariableModel(Model):
                         steps: int | None = None, seed: int | None = None, every: int = 1):
         """The posterior Langevin run with its trajectory ``(T, B, *latent)`` and per-chain diagnostics
         (:class:`~gencoop.samplers.langevin.LangevinResult`); needs a Langevin ``inference``."""
-        run = getattr(self.inference, "run", None)
-        if self.amortised or run is None:
-            raise TypeError("posterior_chain: needs a Langevin sampler as inference")
+        if self.amortised or not records_trajectory(self.inference):
+            raise TypeError("posterior_chain: needs a sampler that records trajectories (langevin) as inference")
+        run = self.inference.run
         x, mask = observed(x, mask)
         g = self._generator(seed)
         if z0 is None:
@@ -182,14 +171,14 @@ class LatentVariableModel(Model):
             mean, log_std = self.inference(x)
             eps = torch.randn_like(mean)
             z = mean + log_std.exp() * eps  # z ~ q_φ(z|x), reparameterised
-            log_lik = masked_gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
+            log_lik = gaussian_log_likelihood(x, self.decoder(z), self.sigma, mask)
             # log q_φ(z|x) = log N(ε; 0, I) − Σ log σ_φ(x)
             log_q = standard_normal_log_prob(eps, self.latent_shape) - log_std.flatten(1).sum(-1)
             out["encoder"] = -(log_lik + self.prior.log_prob(z) - log_q).mean()  # −ELBO
             z_post = z.detach()
         else:
             z_post = self.infer(x, mask)
-            log_lik = masked_gaussian_log_likelihood(x, self.decoder(z_post), self.sigma, mask)
+            log_lik = gaussian_log_likelihood(x, self.decoder(z_post), self.sigma, mask)
         out["decoder"] = -log_lik.mean()  # backward reaches the decoder's parameters only (its own group)
         if "prior" in self.parameter_groups():
             out["prior"] = self.prior.fit_loss(z_post)  # flow / learnable Gaussian: NLL; EBM: E(z_post) − E(z_prior)

@@ -28,6 +28,7 @@ from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Sampler, Shape
 from gencoop.models.base import Model, build_part, model_device, trainable
 from gencoop.models.coopflow import ebm_loss
+from gencoop.samplers.common import records_trajectory
 
 
 class ExponentialTilting(Model):
@@ -48,6 +49,9 @@ class ExponentialTilting(Model):
         if space == "data" and not callable(getattr(base, "log_prob", None)):
             raise TypeError(f"space: 'data' needs a base with a tractable log_prob(x); {type(base).__name__} has "
                             "none (use space='latent')")
+        if hasattr(base, "event_shape") and tuple(energy.event_shape) != tuple(base.event_shape):
+            raise ValueError(f"energy: its event_shape {tuple(energy.event_shape)} differs from the base's "
+                             f"{tuple(base.event_shape)}; the energy scores the base's samples")
         self.base, self.energy, self.sampler = base, energy, sampler
         self.base.requires_grad_(False).eval()  # frozen: never trained, never in train mode
         self.energy_reg, self.sample_steps, self.space = energy_reg, sample_steps, space
@@ -81,11 +85,12 @@ class ExponentialTilting(Model):
         target = self.latent_log_density if self.space == "latent" else self.data_log_density
         if return_trajectory is None:
             return self.sampler.sample(target, start, steps=steps), None
-        run = getattr(self.sampler, "run", None)
-        if run is None:
+        if return_trajectory < 1:
+            raise ValueError(f"return_trajectory: keep a state every k ≥ 1 steps, got {return_trajectory}")
+        if not records_trajectory(self.sampler):
             raise TypeError(f"return_trajectory: the sampler {type(self.sampler).__name__} records no trajectory; "
                             "use the `langevin` sampler")
-        result = run(target, start, steps=steps, return_trajectory=return_trajectory)
+        result = self.sampler.run(target, start, steps=steps, return_trajectory=return_trajectory)
         return result.x, result.trajectory
 
     def _to_data(self, v: Tensor) -> Tensor:

@@ -33,6 +33,14 @@ def value_and_grad(log_density: LogDensity, x: Tensor, create_graph: bool = Fals
     return (lp, grad) if create_graph else (lp.detach(), grad)
 
 
+def records_trajectory(sampler: Any) -> bool:
+    """Whether ``sampler.run(..., return_trajectory=k)`` exists (the Langevin family's; not every Sampler's)."""
+    import inspect
+
+    run = getattr(sampler, "run", None)
+    return callable(run) and "return_trajectory" in inspect.signature(run).parameters
+
+
 def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:
     """The nn.Modules a log-density callable reaches: itself, a bound method's owner, ``functools.partial``
     arguments and closure cells (nested ``depth`` levels)."""

@@ -246,7 +246,7 @@ def _graph_runner(sampler, log_density, x0, steps) -> _Captured | None:
     if key in _graphs:
         _graphs.move_to_end(key)
         return _graphs[key]
-    code = key[0]
+    code = (key[0], id(getattr(log_density, "__self__", None)))  # this code on this model: failures stay local
     if code in _failed or _misses.get(code, 0) >= GRAPH_MISSES_BEFORE_GIVING_UP:
         return None
     _misses[code] = _misses.get(code, 0) + 1

@@ -54,6 +54,8 @@ class Langevin(Sampler):
 
     ``precision="bfloat16"`` evaluates ℓ and ∇ℓ under ``torch.autocast`` (tensor cores on a GPU; the gradient
     drives a noisy chain, so its rounding is far below the injected noise); the chain itself stays in x's dtype.
+    The fused CUDA backend hands 4-D states to the log-density channels-last: reshape them with ``reshape``, not
+    ``view``.
     """
 
     def __init__(
@@ -79,6 +81,9 @@ class Langevin(Sampler):
                              "drop bounds or metropolis")
         if metropolis and noise == 0:
             raise ValueError("metropolis: MALA needs noise > 0 (a deterministic proposal is not reversible)")
+        if metropolis and precision != "float32":
+            raise ValueError("precision: MALA's accept test compares values of ℓ, which bfloat16 rounds by far more "
+                             "than the test can bear; use precision='float32' with metropolis=True")
         if schedule != "constant" and final_step_size is None:
             raise ValueError(f"final_step_size: required by schedule={schedule!r} (the step size at the last step)")
         self.steps, self.step_size, self.noise = steps, step_size, noise

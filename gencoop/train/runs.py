@@ -22,17 +22,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def held_out_params(spec, params: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a data set's held-out part: its test split, or (toys) a fresh draw with the seed + 10,000."""
+    fields = spec.config.model_fields
+    params = dict(params)
+    if "split" in fields:
+        params["split"] = "test"
+    elif "seed" in fields:
+        params["seed"] = int(params.get("seed", fields["seed"].default or 0)) + 10_000
+    return params
+
+
 def build_data(config: RunConfig, split: str = "train") -> ArrayDataset:
     """The configured data set; for ``split="test"`` its held-out part (images: the test split; toys: a fresh
     draw with another seed)."""
     spec = get("dataset", config.data.name)
-    params = config.data.params
-    fields = spec.config.model_fields
-    if split == "test":
-        if "split" in fields:
-            params["split"] = "test"
-        elif "seed" in fields:
-            params["seed"] = int(params.get("seed", fields["seed"].default or 0)) + 10_000
+    params = held_out_params(spec, config.data.params) if split == "test" else config.data.params
     try:
         return spec.create(**params)
     except ConfigError as exc:
