@@ -80,6 +80,11 @@ def test_zero_energy_samples_the_base_prior():
     assert x.shape == (16, 2)
 
 
+def test_a_flow_keeps_one_prior_per_device():  # a new prior per call would copy host memory in CUDA graph capture
+    base = small_flow()
+    assert base.prior is base.prior
+
+
 def test_latent_and_data_forms_agree_on_a_flow_base():
     """p(z)·exp(−E(G(z))) pushed through G equals p_base(x)·exp(−E(x)): same moments from both chains (MALA)."""
     base = small_flow()
