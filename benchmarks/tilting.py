@@ -35,15 +35,18 @@ def kinds(data: str) -> tuple[str, ...]:
     return ("vae", "glf") if data in TOYS else ("flow", "vae", "glf")
 
 
-def train(recipe: str, out: Path, seed: int, overrides: list[str]) -> tuple[Trainer, dict, float]:
-    """Train ``recipe`` into ``out``; returns the trainer, held-out metrics at the best (else last) weights, and
-    the wall time of training."""
+def train(recipe: str, out: Path, seed: int, overrides: list[str], reuse: bool = False
+          ) -> tuple[Trainer, dict, float]:
+    """Train ``recipe`` into ``out`` (``reuse``: keep a finished run there); returns the trainer, held-out metrics
+    at the best (else last) weights, and the wall time of training (NaN for a reused run)."""
     raw = {**gencoop.create("recipe", recipe), "seed": seed}
     config = load_run_config(raw, overrides, where=f"recipe {recipe!r}")
     t0 = time.perf_counter()
-    trainer = Trainer(config, out, quiet=True)
-    trainer.fit()
-    wall = time.perf_counter() - t0
+    done = reuse and (out / "checkpoint.pt").exists()
+    trainer = Trainer(config, out, quiet=True, resume=done)
+    if not done or trainer.step < config.train.steps:
+        trainer.fit()
+    wall = time.perf_counter() - t0 if not done else float("nan")
     run = load_run(out, which="auto")  # early stopping's best.pt when there is one
     metrics = evaluate(run.model, build_data(config, "test"), config.eval, config.seed)
     trainer.model = run.model
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--base-steps", type=int, help="training steps of each base (default: its recipe's)")
     parser.add_argument("--tilt-steps", type=int, help="tilting steps (default: the tilt recipe's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse-bases", action="store_true", help="keep base runs already finished in --out")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/tilting")
     args = parser.parse_args()
@@ -87,7 +91,7 @@ def main() -> None:
         for kind in kinds(data_name):
             base_dir, tilt_dir = out / data_name / kind, out / data_name / f"tilt-{kind}"
             steps = [f"train.steps={args.base_steps}"] if args.base_steps else []
-            base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, args.seed, steps)
+            base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, args.seed, steps, args.reuse_bases)
             tilt_over = [f"model.base={base_dir}"] + ([f"train.steps={args.tilt_steps}"] if args.tilt_steps else [])
             tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, args.seed, tilt_over)
             data = base.data
