@@ -29,10 +29,12 @@ class MLPEnergy(Energy):
         self.base_std = base_std
 
     def forward(self, x: Tensor) -> Tensor:
-        e = self.net(x).squeeze(-1)
-        if self.base_std is not None:
-            e = e + x.square().sum(-1) / (2 * self.base_std**2)
-        return e
+        return _with_base(self.net(x).squeeze(-1), x, self.base_std)
+
+
+def _with_base(e: Tensor, x: Tensor, base_std: float | None) -> Tensor:
+    """E(x) + ‖x‖²/(2·base_std²): the Gaussian base measure N(0, base_std² I) that makes exp(−E) normalisable."""
+    return e if base_std is None else e + x.flatten(1).square().sum(-1) / (2 * base_std**2)
 
 
 class _ResDown(nn.Module):
@@ -55,6 +57,8 @@ class ConvEnergy(Energy):
 
     A 3×3 stem, ``blocks`` residual down-sampling blocks (channels doubling), then a 1×1 conv to one channel
     summed over positions: E(x) = Σ_ij h(x)_ij. No normalisation layers, so samples stay batch-independent.
+    ``base_std`` adds ‖x‖²/(2·base_std²) (a Gaussian base measure): the energy then rises far from the data, so
+    chains are not drawn to where a piecewise-linear net falls without bound.
     """
 
     def __init__(
@@ -63,8 +67,10 @@ class ConvEnergy(Energy):
         channels: Positive = 32,
         blocks: Positive = 3,
         activation: Activation = "leaky_relu",
+        base_std: Annotated[float, Field(gt=0)] | None = None,
     ):
         super().__init__()
+        self.base_std = base_std
         c, h, w = shape
         self.event_shape = tuple(shape)
         blocks = max(1, min(blocks, (min(h, w)).bit_length() - 2))  # keep at least 2×2 positions
@@ -77,7 +83,7 @@ class ConvEnergy(Energy):
         self.head = nn.Conv2d(width, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x)).flatten(1).sum(-1)
+        return _with_base(self.head(self.features(x)).flatten(1).sum(-1), x, self.base_std)
 
 
 @hookimpl
