@@ -37,7 +37,12 @@ def plot_2d(
         ax = axes[0][-1]
         ax.imshow(dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
         ax.set_title("model density", fontsize=10)
-    for ax in axes[0]:
+    return _save_square_panels(fig, axes[0], lim, path)
+
+
+def _save_square_panels(fig, axes, lim: float, path: str | Path) -> Path:
+    """Square, tick-free panels on [−lim, lim]²; write the figure as a PNG and close it."""
+    for ax in axes:
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
@@ -91,15 +96,5 @@ def plot_trajectories(trajectory: Tensor, path: str | Path, *, background: Tenso
         ax.plot(traj[:, i, 0], traj[:, i, 1], "-", color=c, lw=0.8, alpha=0.8)
         ax.scatter(traj[0, i, 0], traj[0, i, 1], s=18, facecolors="none", edgecolors=[c], linewidths=0.8)
         ax.scatter(traj[-1, i, 0], traj[-1, i, 1], s=10, color=c)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
     ax.set_title(f"{traj.shape[1]} chains, {traj.shape[0]} states each", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_square_panels(fig, [ax], lim, path)
