@@ -147,7 +147,8 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for data, step, floor in timing:
         print(f"| {data} | {step * 1e3:.1f} | {floor * 1e3:.1f} | {step / floor:.3f} |")
-    print(f"\nfigures (data, then each model's samples): {out}/<data>.png")
+    if not args.timing_only:
+        print(f"\nfigures (data, then each model's samples): {out}/<data>.png")
 
 
 if __name__ == "__main__":
