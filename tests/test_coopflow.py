@@ -147,15 +147,12 @@ def test_cli_tasks_on_a_tiny_run(tmp_path, capsys, image):
         assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cifar_size_recipe_smoke(tmp_path):
+def test_cifar_size_recipe_smoke(tmp_path, cifar_npz, one_small_step):
     """The CIFAR-size recipe builds at full size and takes a training step on a tiny stand-in data set."""
     import numpy as np
 
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32), dtype=np.uint8))
-    config = load_run_config(gencoop.create("recipe", "coopflow-cifar"), [
-        f"data.path={path}", "train.steps=1", "train.batch_size=4", "eval.samples=4", "eval.batch_size=4",
-        "model.sampler.steps=2"])
+    config = load_run_config(gencoop.create("recipe", "coopflow-cifar"),
+                             [f"data.path={cifar_npz}", *one_small_step, "model.sampler.steps=2"])
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     assert trainer.model.event_shape == (3, 32, 32) and trainer.model.flow.levels == 3
     record = trainer.train_step()

@@ -225,12 +225,9 @@ def test_every_recipe_validates_and_builds():
     assert {"lfbm-mnist5k", "lebm-mnist5k", "abp-mnist5k", "lfbm-vae-mnist5k", "lfbm-cifar"} <= set(RECIPES)
 
 
-def test_paper_size_recipe_takes_a_step(tmp_path):
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8))
-    config = load_run_config(gencoop.create("recipe", "lfbm-svhn"), [
-        f"data.path={path}", "train.steps=1", "train.batch_size=4", "eval.samples=4", "eval.batch_size=4",
-        "model.sampler.steps=2"])
+def test_paper_size_recipe_takes_a_step(tmp_path, cifar_npz, one_small_step):
+    config = load_run_config(gencoop.create("recipe", "lfbm-svhn"),
+                             [f"data.path={cifar_npz}", *one_small_step, "model.sampler.steps=2"])
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     assert trainer.model.latent_shape == (100,) and set(trainer.optimizers) == {"prior", "decoder"}
     assert all(np.isfinite(v) for v in trainer.train_step().values())

@@ -150,18 +150,17 @@ def test_sample_returns_the_trajectory_on_request():
 
 
 @pytest.mark.parametrize("kind", ["flow", "vae", "glf"])
-def test_cifar_size_tilting_recipes_smoke(kind, tmp_path):
+def test_cifar_size_tilting_recipes_smoke(kind, tmp_path, cifar_npz, one_small_step):
     """The CIFAR-size base and tilt recipes build at full size and take a training step on a tiny stand-in."""
     import numpy as np
 
     from gencoop.config import load_run_config
     from gencoop.train import Trainer
 
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32), dtype=np.uint8))
-    small = ["train.steps=1", "train.batch_size=4", "eval.samples=4", "eval.batch_size=4"]
+    path, small = cifar_npz, one_small_step
     # the full 3 × 32-step Glow is slow on CPU; the tilt, not the base, is under test here
-    lighter = ['model.flow={"name": "glow", "levels": 3, "steps_per_level": 1, "hidden_channels": 8}'] * (kind == "flow")
+    glow = '{"name": "glow", "levels": 3, "steps_per_level": 1, "hidden_channels": 8}'
+    lighter = [f"model.flow={glow}"] if kind == "flow" else []
     base = Trainer(load_run_config(gencoop.create("recipe", f"{kind}-cifar"), [f"data.path={path}", *small, *lighter]),
                    tmp_path / "base", quiet=True)
     base.train_step()

@@ -114,6 +114,15 @@ class LatentVariableModel(Model):
             return None
         return torch.Generator(device=model_device(self)).manual_seed(seed)
 
+    def _chain_start(self, x: Tensor, z0: Tensor | None, g: torch.Generator | None) -> Tensor:
+        """The posterior chain's start ``(B, *latent_shape)``: ``z0`` when given (warm start), else N(0, I)."""
+        shape = (x.shape[0], *self.latent_shape)
+        if z0 is None:
+            return torch.randn(shape, generator=g, device=x.device, dtype=x.dtype)
+        if tuple(z0.shape) != shape:
+            raise ValueError(f"z0: expected shape {shape}, got {tuple(z0.shape)}")
+        return z0
+
     def infer(self, x: Tensor, mask: Tensor | None = None, *, z0: Tensor | None = None, steps: int | None = None,
               seed: int | None = None) -> Tensor:
         """ẑ ``(B, *latent_shape)`` for ``x`` ``(B, *event_shape)``, detached, from the observed entries only
@@ -128,10 +137,7 @@ class LatentVariableModel(Model):
             with torch.no_grad():
                 return self.inference(x)[0]
         g = self._generator(seed)
-        if z0 is None:
-            z0 = torch.randn((x.shape[0], *self.latent_shape), generator=g, device=x.device, dtype=x.dtype)
-        elif tuple(z0.shape) != (x.shape[0], *self.latent_shape):
-            raise ValueError(f"z0: expected shape {(x.shape[0], *self.latent_shape)}, got {tuple(z0.shape)}")
+        z0 = self._chain_start(x, z0, g)
         log_post = functools.partial(self._log_posterior, x, mask)
         return self.inference.sample(log_post, z0, steps=steps, generator=g)
 
@@ -144,8 +150,7 @@ class LatentVariableModel(Model):
         run = self.inference.run
         x, mask = observed(x, mask)
         g = self._generator(seed)
-        if z0 is None:
-            z0 = torch.randn((x.shape[0], *self.latent_shape), generator=g, device=x.device, dtype=x.dtype)
+        z0 = self._chain_start(x, z0, g)
         return run(functools.partial(self._log_posterior, x, mask), z0, steps=steps, generator=g,
                    return_trajectory=every, diagnostics=True)
 
