@@ -108,3 +108,22 @@ def test_image_parts_at_the_sizes_the_papers_use(shape):
     check_part("energy", gencoop.create("energy", "conv", shape=shape, channels=4), batch_size=2)
     check_part("decoder", gencoop.create("decoder", "conv", shape=shape, latent_dim=8, channels=4), batch_size=2)
     check_part("encoder", gencoop.create("encoder", "conv", shape=shape, latent_dim=8, channels=4), batch_size=2)
+
+
+@pytest.mark.parametrize("name, shape", [("mlp", (3,)), ("conv", (1, 4, 4))])
+def test_a_bound_adds_a_box_base_measure_flat_inside_the_box(name, shape):
+    from gencoop.components.energies import box_penalty
+
+    kw = {"dim": 3} if name == "mlp" else {"shape": shape, "channels": 4, "blocks": 1}
+    torch.manual_seed(0)
+    plain = gencoop.create("energy", name, **kw)
+    boxed = gencoop.create("energy", name, **kw, bound=1.0)
+    boxed.load_state_dict(plain.state_dict())
+    inside = 2 * torch.rand(8, *shape) - 1  # in [-1, 1): the box adds nothing
+    assert torch.equal(boxed(inside), plain(inside))
+    outside = inside.clone()
+    outside.view(8, -1)[:, 0] = 1.3  # one element 0.3 past the bound: + 0.3² / (2·0.1²) = 4.5
+    assert torch.allclose(boxed(outside) - plain(outside), torch.full((8,), 4.5), atol=1e-4)
+    x = outside.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(box_penalty(x, 1.0).sum(), x)
+    assert g.view(8, -1)[:, 0].gt(0).all() and g.view(8, -1)[:, 1:].eq(0).all()  # pushes back toward the box

@@ -28,6 +28,19 @@ def test_losses_and_groups():
     assert g is None
 
 
+def test_flow_noise_dequantises_the_samples_the_flow_learns_from(monkeypatch):
+    model = small_coopflow(flow_noise=0.05)
+    seen = []
+    monkeypatch.setattr(model.flow, "fit_loss", lambda x: seen.append(x) or x.sum())
+    monkeypatch.setattr(model.sampler, "sample", lambda target, x, **kw: x.clamp(-0.1, 0.1))  # a clamped chain
+    model.losses(torch.randn(512, 2))
+    (x_fit,) = seen
+    at_bounds = x_fit.abs().eq(0.1).float().mean().item()
+    assert at_bounds == 0 and 0.04 < (x_fit - x_fit.clamp(-0.1, 0.1)).abs().max() < 0.5  # no point masses left
+    with pytest.raises(ValueError, match="flow_noise"):
+        CoopFlow(model.energy, model.flow, model.sampler, flow_noise=-1.0)
+
+
 def test_short_run_ebm_is_coopflow_with_noise():
     model = gencoop.create("model", "ebm", event_shape=(2,), sampler={"name": "langevin", "steps": 2})
     assert isinstance(model, CoopFlow) and isinstance(model.flow, NoiseInitializer)

@@ -206,3 +206,26 @@ def test_a_tilting_run_loads_from_another_directory(tmp_path, monkeypatch):
     from gencoop.train import load_run
 
     assert isinstance(load_run("../runs/tilt").model, ExponentialTilting)
+
+
+def test_a_flow_prior_is_unfolded_to_its_gaussian_noise():
+    """GLF: chains run on u ~ N(0, I) below the flow prior z = f(u); ℓ_u(u) = ℓ_z(f(u)) + log|det ∂f/∂u|, the same
+    tilted model by a change of variables."""
+    torch.manual_seed(0)
+    base = gencoop.create("model", "glf", event_shape=(2,), latent_dim=2, encoder={"name": "mlp", "hidden": [16]},
+                          decoder={"name": "mlp", "hidden": [16]}, flow={"name": "realnvp", "num_layers": 2})
+    with torch.no_grad():  # a non-trivial flow prior
+        for p in base.flow.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    sampler = gencoop.create("sampler", "langevin", steps=5, step_size=0.1)
+    noise = ExponentialTilting(base, Quadratic([0.5, -0.5]), sampler)
+    on_z = ExponentialTilting(base, Quadratic([0.5, -0.5]), sampler, latent="prior")
+    assert on_z.latent_prior is base.flow and noise.latent_prior is not base.flow
+    u = torch.randn(64, 2)
+    z, logdet = base.flow.forward(u)
+    assert torch.allclose(noise.decode(u), base.decoder(z))
+    assert torch.allclose(noise.latent_log_density(u), on_z.latent_log_density(z) + logdet, atol=1e-5)
+    assert torch.allclose(noise.latent_prior.log_prob(u), -0.5 * u.square().sum(-1) - torch.log(torch.tensor(2 * torch.pi)))
+    assert noise.sample(16).shape == (16, 2) and noise.sample_latent(16).shape == (16, 2)
+    with pytest.raises(ValueError, match="latent"):
+        ExponentialTilting(base, Quadratic([0.0, 0.0]), sampler, latent="z")

@@ -211,3 +211,36 @@ def test_swapping_the_data_set_keeps_what_still_applies():
     assert digits.data.name == "digits" and digits.data.params == {}
     with pytest.raises(ConfigError, match="data.n"):  # but a setting the user gives is checked, not dropped
         load_run_config(recipe, ["data.name=digits", "data.n=5"])
+
+
+class _Replay(torch.nn.Module):
+    """A 'model' whose samples are given images (first ``n``), for testing the evaluation alone."""
+
+    def __init__(self, x: torch.Tensor):
+        super().__init__()
+        self.x = x
+
+    def sample(self, n: int) -> torch.Tensor:
+        return self.x[:n]
+
+    def metrics(self, x: torch.Tensor) -> dict[str, float]:
+        return {}
+
+
+def test_image_fd_reads_samples_clipped_to_the_pixel_range():
+    from gencoop.config import EvalSettings
+    from gencoop.data.dataset import ArrayDataset
+    from gencoop.train.evaluate import evaluate
+
+    g = torch.Generator().manual_seed(0)
+    data = ArrayDataset(torch.randint(0, 17, (64, 1, 4, 4), generator=g) / 8.0 - 1.0, scale="images", levels=17,
+                        name="noise-images")
+    samples = data.x[torch.randperm(64, generator=g)].clone()
+    blown = samples.clone()
+    blown[:4, 0, 0, 0] = 1e12  # a generator's blow-ups: as a picture shows them, these pixels are white
+    settings = EvalSettings(samples=64, batch_size=64)
+    clean, clipped = evaluate(_Replay(samples.clamp(-1, 1)), data, settings), evaluate(_Replay(blown), data, settings)
+    assert clean["pixels_out_of_range"] == 0
+    assert clipped["pixels_out_of_range"] == pytest.approx(4 / blown.numel())
+    expected = evaluate(_Replay(blown.clamp(-1, 1)), data, settings)["fd"]
+    assert clipped["fd"] == pytest.approx(expected) and clipped["fd"] < 1e3

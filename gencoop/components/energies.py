@@ -19,22 +19,34 @@ class MLPEnergy(Energy):
 
     The optional quadratic term is a Gaussian base measure: p(x) ∝ exp(−MLP(x))·N(x; 0, base_std² I). It keeps
     the density normalisable and stops Langevin chains from running off to where an MLP's energy falls linearly.
+    ``bound`` is a base measure flat on the box [−bound, bound]^D (see :func:`box_penalty`).
     """
 
     def __init__(self, dim: Positive = 2, hidden: Sequence[int] = (128, 128), activation: Activation = "silu",
-                 base_std: Annotated[float, Field(gt=0)] | None = None):
+                 base_std: Annotated[float, Field(gt=0)] | None = None,
+                 bound: Annotated[float, Field(gt=0)] | None = None):
         super().__init__()
         self.event_shape = (dim,)
         self.net = mlp(dim, 1, hidden, activation)
-        self.base_std = base_std
+        self.base_std, self.bound = base_std, bound
 
     def forward(self, x: Tensor) -> Tensor:
-        return _with_base(self.net(x).squeeze(-1), x, self.base_std)
+        return _with_base(self.net(x).squeeze(-1), x, self.base_std, self.bound)
 
 
-def _with_base(e: Tensor, x: Tensor, base_std: float | None) -> Tensor:
-    """E(x) + ‖x‖²/(2·base_std²): the Gaussian base measure N(0, base_std² I) that makes exp(−E) normalisable."""
-    return e if base_std is None else e + x.flatten(1).square().sum(-1) / (2 * base_std**2)
+def box_penalty(x: Tensor, bound: float) -> Tensor:
+    """‖(|x| − bound)₊‖² / (2·(0.1·bound)²), ``(B, *event) -> (B,)``: zero on the box [−bound, bound]^D, a Gaussian
+    tail of std 0.1·bound outside it. As a base measure it leaves the energy's shape inside the data's range alone
+    (a Gaussian one pulls every sample toward 0, e.g. images toward grey) and still stops chains leaving the box."""
+    return (x.abs() - bound).clamp_min(0).flatten(1).square().sum(-1) / (2 * (0.1 * bound) ** 2)
+
+
+def _with_base(e: Tensor, x: Tensor, base_std: float | None, bound: float | None = None) -> Tensor:
+    """E(x) + ‖x‖²/(2·base_std²) (the Gaussian base measure N(0, base_std² I) that makes exp(−E) normalisable)
+    + the box penalty of ``bound``; each only when set."""
+    if base_std is not None:
+        e = e + x.flatten(1).square().sum(-1) / (2 * base_std**2)
+    return e if bound is None else e + box_penalty(x, bound)
 
 
 class _ResDown(nn.Module):
@@ -58,7 +70,8 @@ class ConvEnergy(Energy):
     A 3×3 stem, ``blocks`` residual down-sampling blocks (channels doubling), then a 1×1 conv to one channel
     summed over positions: E(x) = Σ_ij h(x)_ij. No normalisation layers, so samples stay batch-independent.
     ``base_std`` adds ‖x‖²/(2·base_std²) (a Gaussian base measure): the energy then rises far from the data, so
-    chains are not drawn to where a piecewise-linear net falls without bound.
+    chains are not drawn to where a piecewise-linear net falls without bound. ``bound`` adds :func:`box_penalty`
+    instead: flat on the pixel range [−bound, bound], rising outside it.
     """
 
     def __init__(
@@ -68,9 +81,10 @@ class ConvEnergy(Energy):
         blocks: Positive = 3,
         activation: Activation = "leaky_relu",
         base_std: Annotated[float, Field(gt=0)] | None = None,
+        bound: Annotated[float, Field(gt=0)] | None = None,
     ):
         super().__init__()
-        self.base_std = base_std
+        self.base_std, self.bound = base_std, bound
         c, h, w = shape
         self.event_shape = tuple(shape)
         blocks = max(1, min(blocks, (min(h, w)).bit_length() - 2))  # keep at least 2×2 positions
@@ -83,7 +97,7 @@ class ConvEnergy(Energy):
         self.head = nn.Conv2d(width, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return _with_base(self.head(self.features(x)).flatten(1).sum(-1), x, self.base_std)
+        return _with_base(self.head(self.features(x)).flatten(1).sum(-1), x, self.base_std, self.bound)
 
 
 @hookimpl

@@ -13,11 +13,17 @@ Training (one call of :meth:`ExponentialTilting.losses`):
 
 Sampling runs the same chain, usually longer (``sample_steps``; the paper: 60 in training, 100 when sampling, with
 ε = 0.01, i.e. s² = ε in :class:`~gencoop.samplers.langevin.Langevin`'s convention).
+
+Which latent the chains run on (``latent``): a base whose prior is itself a generator (a GLF's or an LFBM's flow
+prior z = f(u), u ~ N(0, I)) is unfolded down to its Gaussian noise u by default (``"noise"``), so the chains
+sample p_θ(u) ∝ N(u; 0, I)·exp(−E(G(f(u)))). That is the same tilted model (its push-forward through f is p_θ(z)),
+but the chain sees a unit-scale, isotropic latent for which the paper's ε suits; a GLF's latents have a scale of
+their own (about 7 per dimension on digits), which a step of √ε = 0.1 hardly moves. ``"prior"`` runs on z.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field
@@ -25,10 +31,14 @@ from torch import Tensor, nn
 
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Sampler, Shape
+from gencoop.interfaces import Energy, Prior, Sampler, Shape
 from gencoop.models.base import Model, build_part, model_device, trainable
 from gencoop.models.coopflow import ebm_loss
 from gencoop.samplers.common import records_trajectory
+
+
+def _is_generator(obj: Any) -> bool:
+    return all(hasattr(obj, attr) for attr in ("prior", "latent_shape", "decode"))
 
 
 class ExponentialTilting(Model):
@@ -37,11 +47,17 @@ class ExponentialTilting(Model):
     ``space="latent"``: chains run on z (any generator: ``prior``, ``latent_shape``, ``decode``);
     ``space="data"``: chains run on x from base samples, on log p_base(x) − E(x) (a base with ``log_prob``).
     ``sample_steps``: chain length at sampling time (default: the sampler's own ``steps``).
+    ``latent``: ``"noise"`` unfolds a prior that is itself a generator (a flow prior) down to its Gaussian noise;
+    ``"prior"`` runs on the base's own latent z (module doc).
     """
 
     def __init__(self, base: nn.Module, energy: Energy, sampler: Sampler, *, energy_reg: float = 0.1,
-                 sample_steps: int | None = None, space: Literal["latent", "data"] = "latent"):
+                 sample_steps: int | None = None, space: Literal["latent", "data"] = "latent",
+                 latent: Literal["noise", "prior"] = "noise"):
         super().__init__()
+        if latent not in ("noise", "prior"):
+            raise ValueError(f"latent: 'noise' (a flow prior's Gaussian noise) or 'prior' (the base's z); got "
+                             f"{latent!r}")
         for attr in ("prior", "latent_shape", "decode"):
             if not hasattr(base, attr):
                 raise TypeError(f"base: a generator needs `prior`, `latent_shape` and `decode`; "
@@ -54,7 +70,7 @@ class ExponentialTilting(Model):
                              f"{tuple(base.event_shape)}; the energy scores the base's samples")
         self.base, self.energy, self.sampler = base, energy, sampler
         self.base.requires_grad_(False).eval()  # frozen: never trained, never in train mode
-        self.energy_reg, self.sample_steps, self.space = energy_reg, sample_steps, space
+        self.energy_reg, self.sample_steps, self.space, self.latent = energy_reg, sample_steps, space, latent
         self.event_shape = tuple(energy.event_shape)
 
     def train(self, mode: bool = True) -> "ExponentialTilting":
@@ -62,10 +78,29 @@ class ExponentialTilting(Model):
         self.base.eval()  # dropout / batch statistics of the base stay as trained
         return self
 
+    # -- the chains' latent -----------------------------------------------------------------------------------------
+    def _generators(self) -> list:
+        """The base, then (``latent="noise"``) each prior that is itself a generator, outermost first."""
+        chain = [self.base]
+        while self.latent == "noise" and _is_generator(chain[-1].prior):
+            chain.append(chain[-1].prior)
+        return chain
+
+    @property
+    def latent_prior(self) -> Prior:
+        """p of the chains' latent: N(0, I) below a flow prior (``latent="noise"``), else the base's prior."""
+        return self._generators()[-1].prior
+
+    def decode(self, z: Tensor) -> Tensor:
+        """G(z): the chains' latent ``(B, *latent)`` to data ``(B, *event)``, through the flow prior first."""
+        for generator in reversed(self._generators()):
+            z = generator.decode(z)
+        return z
+
     # -- the tilted densities --------------------------------------------------------------------------------------
     def latent_log_density(self, z: Tensor) -> Tensor:
-        """ℓ(z) = log p(z) − E(G(z)), ``(B, *latent) -> (B,)``; unnormalised."""
-        return self.base.prior.log_prob(z) - self.energy(self.base.decode(z))
+        """ℓ(z) = log p(z) − E(G(z)), ``(B, *latent) -> (B,)``; unnormalised (z: the chains' latent)."""
+        return self.latent_prior.log_prob(z) - self.energy(self.decode(z))
 
     def data_log_density(self, x: Tensor) -> Tensor:
         """ℓ(x) = log p_base(x) − E(x), ``(B, *event) -> (B,)``; unnormalised (data form)."""
@@ -80,7 +115,7 @@ class ExponentialTilting(Model):
     def _chain(self, n: int, steps: int | None, return_trajectory: int | None = None):
         """Start from the base (z ~ p(z), or x ~ p_base in the data form) and run the sampler on the tilted ℓ."""
         with torch.no_grad():
-            start = self.base.prior.sample(n) if self.space == "latent" else self.base.sample(n)
+            start = self.latent_prior.sample(n) if self.space == "latent" else self.base.sample(n)
         start = start.to(model_device(self.energy))
         target = self.latent_log_density if self.space == "latent" else self.data_log_density
         if return_trajectory is None:
@@ -97,7 +132,7 @@ class ExponentialTilting(Model):
         if self.space == "data":
             return v
         with torch.no_grad():
-            return self.base.decode(v)
+            return self.decode(v)
 
     def sample(self, n: int, steps: int | None = None, return_trajectory: int | None = None):
         """``(n, *event)``: decoded tilted latents (data form: the chain's states); ``steps`` defaults to
@@ -109,7 +144,7 @@ class ExponentialTilting(Model):
         return self._to_data(v), torch.stack([self._to_data(t) for t in traj])
 
     def sample_latent(self, n: int, steps: int | None = None) -> Tensor:
-        """``(n, *latent)``: samples of the tilted latent p_θ(z) (latent form only)."""
+        """``(n, *latent)``: samples of the tilted latent (the flow prior's noise u with ``latent="noise"``)."""
         if self.space != "latent":
             raise ValueError("sample_latent: this model runs its chains on data space (space='data')")
         return self._chain(n, steps if steps is not None else self.sample_steps)[0]
@@ -159,6 +194,7 @@ def tilting_model(
     sample_steps: Annotated[int, Field(ge=0)] | None = 100,
     energy_reg: Annotated[float, Field(ge=0)] = 0.1,
     space: Literal["latent", "data"] = "latent",
+    latent: Literal["noise", "prior"] = "noise",
 ) -> ExponentialTilting:
     """Exponential tilting of the generator of the finished run ``base`` (a run folder). The energy defaults to
     ``mlp`` for vectors and ``conv`` for images; the sampler to the paper's latent Langevin (ε = 0.01: s = 0.1,
@@ -167,7 +203,7 @@ def tilting_model(
     return ExponentialTilting(load_base(base, event_shape),
                               build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape),
                               build_part("sampler", sampler), energy_reg=energy_reg, sample_steps=sample_steps,
-                              space=space)
+                              space=space, latent=latent)
 
 
 @hookimpl

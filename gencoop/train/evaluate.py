@@ -1,7 +1,8 @@
 """Evaluation of any composition against held-out data, and its pictures.
 
 Vectors: MMD (and, on Gaussian-mixture toys, the high-quality fraction and modes covered); images: the Fréchet
-distance in the features of the project's classifier for that data set (pixels when it has none). Each model adds
+distance in the features of the project's classifier for that data set (pixels when it has none), on samples
+clipped to the data's pixel range, with the fraction of pixels that were outside it. Each model adds
 its own metrics (NLL, ELBO, reconstruction error) through ``Model.metrics``. Evaluation runs on its own fixed seed
 inside ``torch.random.fork_rng``, so it never shifts the training's random stream (exact resume needs that).
 """
@@ -65,6 +66,11 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                     cov = mode_coverage(samples, data.modes, data.mode_std)
                     out.update({k: float(cov[k]) for k in ("hq_fraction", "modes_covered", "modes_total")})
             else:
+                if data.scale == "images":
+                    # as a picture shows them (and as FID reads 8-bit images): pixels clipped to the data range,
+                    # [-1, 1]; how many were outside is reported, so a generator's blow-ups are not hidden
+                    out["pixels_out_of_range"] = float((samples.abs() > 1).double().mean())
+                    samples = samples.clamp(-1.0, 1.0)
                 features = feature_extractor(data.name)
                 out["fd"] = float(frechet_distance(samples, ref, features))
                 out["fd_features"] = "classifier" if features is not None else "pixels"  # type: ignore[assignment]
