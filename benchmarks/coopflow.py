@@ -92,7 +92,8 @@ def figure(runs: dict[str, Trainer], data: str, path: Path, seed: int) -> None:
     samples = {}
     for variant, trainer in runs.items():
         torch.manual_seed(seed)
-        samples[variant] = draw(trainer.model, 2000 if data != "digits" else 16, 500)
+        model = trainer.evaluation_model()  # the weights the table evaluated (the EMA when the recipe keeps one)
+        samples[variant] = draw(model, 2000 if data != "digits" else 16, 500)
     first = next(iter(runs.values())).data
     if first.event_shape == (2,):
         plot_2d({"data": reference(first, 2000, seed), **samples}, path)

@@ -229,3 +229,6 @@ def test_a_flow_prior_is_unfolded_to_its_gaussian_noise():
     assert noise.sample(16).shape == (16, 2) and noise.sample_latent(16).shape == (16, 2)
     with pytest.raises(ValueError, match="latent"):
         ExponentialTilting(base, Quadratic([0.0, 0.0]), sampler, latent="z")
+    lebm = gencoop.create("model", "lvm", event_shape=(2,), latent_dim=2, prior={"name": "ebm"},
+                          decoder={"name": "mlp", "hidden": [16]})  # an EBM prior is no generator: chains stay on z
+    assert ExponentialTilting(lebm, Quadratic([0.0, 0.0]), sampler).latent_prior is lebm.prior

@@ -58,6 +58,13 @@ def _assert_same(a, b):
                     assert torch.equal(torch.as_tensor(a[k][i][name]), torch.as_tensor(b[k][i][name])), (k, i, name)
 
 
+def test_the_weight_average_starts_from_the_data_initialised_model(tmp_path):
+    trainer = Trainer(load_run_config(tiny(FLOW, ema=0.99)), tmp_path, quiet=True)
+    actnorm = [k for k in trainer.ema if k.endswith("log_scale") or k.endswith("shift")]
+    assert actnorm and any(trainer.model.state_dict()[k].abs().sum() > 0 for k in actnorm)  # ActNorm was initialised
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in trainer.ema.items())
+
+
 @pytest.mark.parametrize("model", [FLOW, EBM], ids=["flow", "ebm"])
 @pytest.mark.parametrize("how", ["keyboard-interrupt", "crash"])
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):

@@ -64,7 +64,7 @@ class CoopFlow(Model):
     Gaussian noise added to the revised samples the flow learns from (0: none). Clamped chains pile pixels exactly
     on the bounds (half of the digits' pixels are background at −1); a flow fitting such point masses shrinks its
     scales there, and on digits it collapsed to one image within 500 steps. The noise dequantises them, as
-    ``dequantize`` does the data.
+    ``dequantize`` does the data. Ignored when no flow is learned (a noise initialiser or a frozen flow).
     """
 
     def __init__(self, energy: Energy, flow: Flow | NoiseInitializer, sampler: Sampler, *, flow_every: int = 1,

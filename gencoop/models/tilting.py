@@ -23,7 +23,7 @@ their own (about 7 per dimension on digits), which a step of √ε = 0.1 hardly 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -31,14 +31,10 @@ from torch import Tensor, nn
 
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Prior, Sampler, Shape
+from gencoop.interfaces import Energy, Generator, Prior, Sampler, Shape
 from gencoop.models.base import Model, build_part, model_device, trainable
 from gencoop.models.coopflow import ebm_loss
 from gencoop.samplers.common import records_trajectory
-
-
-def _is_generator(obj: Any) -> bool:
-    return all(hasattr(obj, attr) for attr in ("prior", "latent_shape", "decode"))
 
 
 class ExponentialTilting(Model):
@@ -82,7 +78,7 @@ class ExponentialTilting(Model):
     def _generators(self) -> list:
         """The base, then (``latent="noise"``) each prior that is itself a generator, outermost first."""
         chain = [self.base]
-        while self.latent == "noise" and _is_generator(chain[-1].prior):
+        while self.latent == "noise" and isinstance(chain[-1].prior, Generator):
             chain.append(chain[-1].prior)
         return chain
 

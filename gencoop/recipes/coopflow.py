@@ -40,7 +40,7 @@ COOP_IMAGE_TRAIN = {**IMAGE_TRAIN, "optim": {"lr": 1e-4, "betas": [0.5, 0.999], 
                     "groups": {"flow": {"lr": 1e-4, "betas": [0.9, 0.999], "grad_clip": 50.0, "warmup": 100}}}
 # Digits (8×8, 17 grey levels), tuned on CPU: at s = 0.03 the chains hardly moved the flow's samples (0.006 per pixel
 # and step) and the flow collapsed onto one image within 500 steps (FD 475); with s = 0.3 (the drift mostly at its
-# 0.1 clip), flow noise of half a grey level, a 16-channel energy and an EMA of the weights, FD fell to 239 by step
+# 0.1 clip), flow noise of 0.4 grey level (0.05), a 16-channel energy and an EMA of the weights, FD fell to 239 by step
 # 500 (seed 0).
 COOP_DIGITS_MODEL = {**COOP_IMAGE_MODEL, "energy": {"name": "conv", "channels": 16, "blocks": 2},
                      "sampler": {**COOP_IMAGE_MODEL["sampler"], "step_size": 0.3}, "flow_noise": 0.05}

@@ -57,6 +57,10 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
             samples = draw(model, settings.samples, settings.batch_size)
             ref = reference(data, settings.samples, seed)
             out: dict[str, float] = {}
+            if data.scale == "images":
+                # FD reads pixels clipped to the data range, [-1, 1], as a picture (or an 8-bit FID pipeline) shows
+                # them; how many were outside it (or not finite) is reported, so a generator's blow-ups are not hidden
+                out["pixels_out_of_range"] = float((~(samples.abs() <= 1)).double().mean())
             if not torch.isfinite(samples).all():
                 out["nonfinite_samples"] = float((~torch.isfinite(samples.flatten(1))).any(-1).sum())
                 samples = samples.nan_to_num(0.0, posinf=0.0, neginf=0.0)
@@ -67,9 +71,6 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                     out.update({k: float(cov[k]) for k in ("hq_fraction", "modes_covered", "modes_total")})
             else:
                 if data.scale == "images":
-                    # as a picture shows them (and as FID reads 8-bit images): pixels clipped to the data range,
-                    # [-1, 1]; how many were outside is reported, so a generator's blow-ups are not hidden
-                    out["pixels_out_of_range"] = float((samples.abs() > 1).double().mean())
                     samples = samples.clamp(-1.0, 1.0)
                 features = feature_extractor(data.name)
                 out["fd"] = float(frechet_distance(samples, ref, features))

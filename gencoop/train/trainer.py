@@ -79,7 +79,7 @@ class Trainer:
         self.optimizers = {g: self._optimizer(g, ps) for g, ps in self.groups.items()}
         self.schedulers = {g: torch.optim.lr_scheduler.LambdaLR(o, self._warmup(g)) for g, o in self.optimizers.items()}
         self.stream = BatchStream(len(self.data), t.batch_size, config.seed, self.ctx)
-        self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()} if t.ema else None
+        self.ema: dict[str, Tensor] | None = None
         self.step, self.best, self.bad_evals, self.stopped_early = 0, None, 0, False
         self._tb = None  # TensorBoard writer, opened on first use
         self.ckpt_path = self.out / checkpoint.CHECKPOINT
@@ -88,6 +88,8 @@ class Trainer:
         else:
             self._prepare()
         distributed.broadcast_parameters(self.model, self.ctx)
+        if t.ema and self.ema is None:  # after ActNorm's data initialisation: the average starts where training does
+            self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.ctx.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(config.model_dump_json(indent=2))
