@@ -49,25 +49,15 @@ def configs(data: str, steps: int, seed: int, flow_run: Path) -> dict[str, dict]
     }
 
 
-def iteration_times(trainer: Trainer, repeats: int = 5) -> tuple[float, float]:
-    """(one CoopFlow training step, its floor), best of ``repeats``."""
+def iteration_times(trainer: Trainer, repeats: int = 15) -> tuple[float, float]:
+    """(one CoopFlow training step, its floor): the best of ``repeats`` rounds after a warm-up round. Each round
+    times the step and the floor's three parts one after another, so that drift in machine speed hits both."""
     model = trainer.model
     batch = trainer.data.x[:trainer.config.train.batch_size].to(trainer.device)
     k = model.sampler.steps
     opt_e, opt_f = trainer.optimizers["energy"], trainer.optimizers["flow"]
-
-    def best(fn):
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
     state = {k_: v.clone() for k_, v in model.state_dict().items()}
-    step = best(trainer.train_step)
-    x_rev = model.sample(batch.shape[0])
+    x_rev = model.synthesize(batch.shape[0])[1]  # revised samples, as one training step makes them
 
     def flow_step():
         opt_f.zero_grad()
@@ -82,9 +72,17 @@ def iteration_times(trainer: Trainer, repeats: int = 5) -> tuple[float, float]:
         ebm_loss(model.energy, batch, x_rev, model.energy_reg).backward()
         opt_e.step()
 
-    floor = best(flow_step) + best(grads) + best(ebm_step)
+    parts = {"step": trainer.train_step, "flow": flow_step, "grads": grads, "ebm": ebm_step}
+    times: dict[str, list[float]] = {key: [] for key in parts}
+    for r in range(repeats + 1):
+        for key, fn in parts.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[key].append(time.perf_counter() - t0)
     model.load_state_dict(state)
-    return step, floor
+    best = {key: min(v) for key, v in times.items()}
+    return best["step"], best["flow"] + best["grads"] + best["ebm"]
 
 
 def figure(runs: dict[str, Trainer], data: str, path: Path, seed: int) -> None:

@@ -72,7 +72,7 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
         grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = x[i]
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
     img = Image.fromarray(arr[..., 0] if c == 1 else arr, mode="L" if c == 1 else "RGB")
-    scale = max(1, 256 // max(img.size))  # small images (8×8 digits) are enlarged to stay visible
+    scale = max(1, 256 // max(img.size), 32 // max(h, w))  # small grids, and tiles under 32 px, are enlarged
     if scale > 1:
         img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
     path = Path(path)

@@ -251,3 +251,14 @@ def test_image_fd_reads_samples_clipped_to_the_pixel_range():
     assert clipped["pixels_out_of_range"] == pytest.approx(4 / blown.numel())
     expected = evaluate(_Replay(blown.clamp(-1, 1)), data, settings)["fd"]
     assert clipped["fd"] == pytest.approx(expected) and clipped["fd"] < 1e3
+
+
+def test_image_grids_enlarge_small_tiles(tmp_path):
+    from PIL import Image
+
+    from gencoop.viz import save_image_grid
+
+    strip = save_image_grid(torch.rand(7 * 16, 1, 8, 8), tmp_path / "strip.png", nrow=16)  # a wide grid of 8×8 digits
+    assert Image.open(strip).size == (4 * (16 * 9 + 1), 4 * (7 * 9 + 1))  # tiles of 32 px
+    big = save_image_grid(torch.rand(4, 3, 64, 64), tmp_path / "big.png", nrow=2)
+    assert Image.open(big).size == (2 * 65 + 1, 2 * 65 + 1)  # already large: left as drawn

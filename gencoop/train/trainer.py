@@ -207,11 +207,13 @@ class Trainer:
         if self.ema is not None:
             decay = self.config.train.ema
             with torch.no_grad():
+                floats, others = [], []
                 for k, v in self.model.state_dict().items():
-                    if v.is_floating_point():
-                        self.ema[k].lerp_(v, 1 - decay)  # ema ← decay·ema + (1 − decay)·v
-                    else:
-                        self.ema[k].copy_(v)
+                    (floats if v.is_floating_point() else others).append((self.ema[k], v))
+                if floats:  # ema ← decay·ema + (1 − decay)·v, in one fused call over all tensors
+                    torch._foreach_lerp_([e for e, _ in floats], [v for _, v in floats], 1 - decay)
+                for e, v in others:
+                    e.copy_(v)
         out.update({f"loss/{g}": float(v.detach()) for g, v in losses.items()})
         return out
 
