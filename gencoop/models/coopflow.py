@@ -93,8 +93,7 @@ class CoopFlow(Model):
     def synthesize(self, n: int, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """(x̂, x̃): the initialiser's proposals and their Langevin revisions (``steps``, default the sampler's),
         each ``(n, *event_shape)``."""
-        with torch.no_grad():  # the chain starts from x̂ without a graph back into the flow
-            x_flow = self.flow.sample(n)
+        x_flow = self.flow.sample(n)
         return x_flow, self.sampler.sample(self.log_density, x_flow, steps=steps)
 
     def sample(self, n: int, steps: int | None = None) -> Tensor:

@@ -68,6 +68,11 @@ class ExponentialTilting(Model):
         self.base.requires_grad_(False).eval()  # frozen: never trained, never in train mode
         self.energy_reg, self.sample_steps, self.space, self.latent = energy_reg, sample_steps, space, latent
         self.event_shape = tuple(energy.event_shape)
+        # the base, then (latent="noise") each prior that is itself a generator, outermost first; found once, as
+        # the frozen base's structure never changes (a plain list: these modules are registered under the base)
+        self._generators = [base]
+        while latent == "noise" and isinstance(self._generators[-1].prior, Generator):
+            self._generators.append(self._generators[-1].prior)
 
     def train(self, mode: bool = True) -> "ExponentialTilting":
         super().train(mode)
@@ -75,21 +80,14 @@ class ExponentialTilting(Model):
         return self
 
     # -- the chains' latent -----------------------------------------------------------------------------------------
-    def _generators(self) -> list:
-        """The base, then (``latent="noise"``) each prior that is itself a generator, outermost first."""
-        chain = [self.base]
-        while self.latent == "noise" and isinstance(chain[-1].prior, Generator):
-            chain.append(chain[-1].prior)
-        return chain
-
     @property
     def latent_prior(self) -> Prior:
         """p of the chains' latent: N(0, I) below a flow prior (``latent="noise"``), else the base's prior."""
-        return self._generators()[-1].prior
+        return self._generators[-1].prior
 
     def decode(self, z: Tensor) -> Tensor:
         """G(z): the chains' latent ``(B, *latent)`` to data ``(B, *event)``, through the flow prior first."""
-        for generator in reversed(self._generators()):
+        for generator in reversed(self._generators):
             z = generator.decode(z)
         return z
 
