@@ -6,7 +6,9 @@ gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), whi
 "naive" is a loop in the style of published reference code (a fresh ``requires_grad`` tensor, the energy's
 parameters left trainable, ``randn_like`` noise every step). On a GPU, "fused" is the Triton + CUDA-graph backend
 (float32; image states channels-last) and "fused, bf16" the same with ``precision="bfloat16"`` (ℓ and ∇ℓ under
-autocast); "eager / fused" is the speed-up over the eager loop.
+autocast); "eager / fused" is the speed-up over the eager loop. The fused backend lets cuDNN time its convolution
+algorithms while it captures a chain (static shapes); the other columns run torch's default (heuristic choice)
+unless ``--cudnn-benchmark`` turns the timing on for every column.
 Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
 ``--repeats`` interleaved rounds after one warm-up, and each time as a multiple of the floor.
 
@@ -130,9 +132,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                         help="which devices get rows (default: CPU, plus CUDA when available)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="torch.backends.cudnn.benchmark = True for every column (GPU convolutions)")
     parser.add_argument("--default-malloc", action="store_true", help="keep glibc's default malloc thresholds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is visible; use --device cpu")
     devices = [torch.device(d) for d in ("cpu", "cuda") if args.device in (d, "all")]
@@ -142,7 +147,8 @@ def main() -> None:
           f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}, "
           f"malloc: {'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if any(d.type == "cuda" for d in devices):
-        print(f"# GPU: {torch.cuda.get_device_name()}")
+        print(f"# GPU: {torch.cuda.get_device_name()}; cudnn.benchmark "
+              f"{'on for every column' if args.cudnn_benchmark else 'off (the fused column times algorithms at capture)'}")
     print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
           "eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
     print("|" + " --- |" * 13)

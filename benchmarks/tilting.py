@@ -7,15 +7,22 @@ high-quality fraction and modes (Gaussian-mixture toys), MMD (toys), Fréchet di
 features (images). The tilted model is evaluated at early stopping's best weights. The cost columns give the base's
 and the tilting's training steps and wall time.
 
+Each (data set, base) pair is one pipeline, base then tilt. ``--jobs N`` runs N pipelines at once in worker
+processes of ``--threads`` threads each (on a GPU they share the device; small-batch chains leave it mostly idle);
+the table is printed in the same order either way. ``--resume`` continues the runs already in ``--out`` (a finished
+run is evaluated again, not retrained), so an interrupted benchmark loses at most a checkpoint interval.
+
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
-    python benchmarks/tilting.py --data mnist5k fashion --base-steps 3000
+    python benchmarks/tilting.py --data mnist5k fashion --jobs 6       # e.g. on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -35,33 +42,70 @@ def kinds(data: str) -> tuple[str, ...]:
     return ("vae", "glf") if data in TOYS else ("flow", "vae", "glf")
 
 
-def train(recipe: str, out: Path, seed: int, overrides: list[str], reuse: bool = False
-          ) -> tuple[Trainer, dict, float]:
-    """Train ``recipe`` into ``out`` (``reuse``: keep a finished run there); returns the trainer, held-out metrics
-    at the best (else last) weights, and the wall time of training (NaN for a reused run)."""
+def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool = False) -> tuple[Trainer, dict, float]:
+    """Train ``recipe`` into ``out`` (``resume``: continue the run there, or keep it when finished); returns the
+    trainer, held-out metrics at the best (else last) weights, and the wall time of this call's training (NaN when
+    a finished run was kept)."""
     raw = {**gencoop.create("recipe", recipe), "seed": seed}
     config = load_run_config(raw, overrides, where=f"recipe {recipe!r}")
     t0 = time.perf_counter()
-    done = reuse and (out / "checkpoint.pt").exists()
-    trainer = Trainer(config, out, quiet=True, resume=done)
-    if not done or trainer.step < config.train.steps:
+    found = resume and (out / "checkpoint.pt").exists()
+    trainer = Trainer(config, out, quiet=True, resume=found)
+    trained = trainer.step < config.train.steps and not trainer.stopped_early
+    if trained:
         trainer.fit()
-    wall = time.perf_counter() - t0 if not done else float("nan")
-    run = load_run(out, which="auto")  # early stopping's best.pt when there is one
+    wall = time.perf_counter() - t0 if trained else float("nan")
+    run = load_run(out, which="auto", device=str(trainer.device))  # early stopping's best.pt when there is one
     metrics = evaluate(run.model, build_data(config, "test"), config.eval, config.seed)
     trainer.model = run.model
     return trainer, metrics, wall
 
 
-def figure(data_name: str, models: dict[str, torch.nn.Module], data, path: Path, seed: int) -> None:
-    """2-D: data, then each model's samples; images: one grid row of 16 per model (data first)."""
-    samples = {}
-    for label, model in models.items():
-        torch.manual_seed(seed)
-        samples[label] = draw(model, 2000 if data.event_shape == (2,) else 16, 500)
+def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | None, tilt_steps: int | None,
+             resume: bool, reuse_bases: bool, threads: int, overrides: list[str]) -> dict:
+    """Train the base ``{kind}-{data_name}``, then tilt it; the numbers of one table row (picklable: a worker
+    process runs this)."""
+    torch.set_num_threads(threads)
+    base_dir, tilt_dir = Path(out) / data_name / kind, Path(out) / data_name / f"tilt-{kind}"
+    steps = [f"train.steps={base_steps}"] if base_steps else []
+    base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *overrides], resume or reuse_bases)
+    tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *overrides]
+    tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume)
+    return {"data": data_name, "kind": kind, "base": base_m, "tilt": tilt_m, "base_steps": base.step,
+            "base_wall": base_wall, "tilt_steps": tilt.step, "tilt_wall": tilt_wall}
+
+
+def table_rows(r: dict) -> list[str]:
+    """The table line(s) of one pipeline's result: the data set's main metric, then MMD when it is not the main."""
+    base_m, tilt_m = r["base"], r["tilt"]
+    metric = "hq_fraction" if "hq_fraction" in base_m else ("fd" if "fd" in base_m else "mmd")
+    b, t = base_m[metric], tilt_m[metric]
+    change = f"{t - b:+.3f}" if metric == "hq_fraction" else f"{(t - b) / b * 100:+.1f} %"
+    modes = (f"{int(base_m['modes_covered'])} → {int(tilt_m['modes_covered'])} / {int(base_m['modes_total'])}"
+             if "modes_total" in base_m else "—")
+    lines = [f"| {r['data']} | {r['kind']} | {metric} | {b:.4g} | {t:.4g} | {change} | {modes} | "
+             f"{r['base_steps']} / {r['base_wall']:.0f} | {r['tilt_steps']} / {r['tilt_wall']:.0f} | "
+             f"{r['tilt_wall'] / r['base_wall']:.2f} |"]
+    if metric != "mmd" and "mmd" in base_m:
+        lines.append(f"| {r['data']} | {r['kind']} | mmd | {base_m['mmd']:.4g} | {tilt_m['mmd']:.4g} | "
+                     f"{(tilt_m['mmd'] - base_m['mmd']) / base_m['mmd'] * 100:+.1f} % | | | | |")
+    return lines
+
+
+def figure(data_name: str, out: Path, seed: int) -> None:
+    """2-D: data, then each model's samples; images: one grid row of 16 per model (data first). The models are
+    loaded from their run folders (best weights when early stopping kept some)."""
+    samples, data = {}, None
+    for kind in kinds(data_name):
+        for label, folder in ((kind, kind), (f"{kind} + tilting", f"tilt-{kind}")):
+            run = load_run(out / data_name / folder, which="auto")
+            data = run.data
+            torch.manual_seed(seed)
+            samples[label] = draw(run.model, 2000 if data.event_shape == (2,) else 16, 500)
+    path = out / f"{data_name}.png"
     if data.event_shape == (2,):
-        plot_2d({f"data ({data_name})": reference(data, 2000, seed), **samples}, path,
-                lim=float(reference(data, 2000, seed).abs().max()) * 1.2)
+        ref = reference(data, 2000, seed)
+        plot_2d({f"data ({data_name})": ref, **samples}, path, lim=float(ref.abs().max()) * 1.2)
     else:
         rows = torch.cat([reference(data, 16, seed), *samples.values()])
         save_image_grid(data.to_data_units(rows), path, nrow=16)
@@ -74,40 +118,40 @@ def main() -> None:
     parser.add_argument("--tilt-steps", type=int, help="tilting steps (default: the tilt recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse-bases", action="store_true", help="keep base runs already finished in --out")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue every run (base and tilt) found in --out; finished ones are kept")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="a config override for every run, base and tilt (repeatable), e.g. eval.samples=200")
+    parser.add_argument("--jobs", type=int, default=1, help="pipelines run at once, each in its own process")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each pipeline")
     parser.add_argument("--out", default="benchmarks/out/tilting")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs: at least 1; got {args.jobs}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}, "
+    print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}"
+          f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
-          f"{args.tilt_steps or 'per recipe (early stopping on)'}")
+          f"{args.tilt_steps or 'per recipe (early stopping on)'}"
+          f"{'; overrides ' + ' '.join(args.overrides) if args.overrides else ''}")
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
           "tilt steps / wall (s) | tilt wall / base wall |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for data_name in args.data:
-        models = {}
-        data = None
-        for kind in kinds(data_name):
-            base_dir, tilt_dir = out / data_name / kind, out / data_name / f"tilt-{kind}"
-            steps = [f"train.steps={args.base_steps}"] if args.base_steps else []
-            base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, args.seed, steps, args.reuse_bases)
-            tilt_over = [f"model.base={base_dir}"] + ([f"train.steps={args.tilt_steps}"] if args.tilt_steps else [])
-            tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, args.seed, tilt_over)
-            data = base.data
-            models[f"{kind}"], models[f"{kind} + tilting"] = base.model, tilt.model
-            metric = "hq_fraction" if "hq_fraction" in base_m else ("fd" if "fd" in base_m else "mmd")
-            b, t = base_m[metric], tilt_m[metric]
-            change = f"{t - b:+.3f}" if metric == "hq_fraction" else f"{(t - b) / b * 100:+.1f} %"
-            modes = (f"{int(base_m['modes_covered'])} → {int(tilt_m['modes_covered'])} / {int(base_m['modes_total'])}"
-                     if "modes_total" in base_m else "—")
-            print(f"| {data_name} | {kind} | {metric} | {b:.4g} | {t:.4g} | {change} | {modes} | "
-                  f"{base.step} / {base_wall:.0f} | {tilt.step} / {tilt_wall:.0f} | {tilt_wall / base_wall:.2f} |",
-                  flush=True)
-            if metric != "mmd" and "mmd" in base_m:
-                print(f"| {data_name} | {kind} | mmd | {base_m['mmd']:.4g} | {tilt_m['mmd']:.4g} | "
-                      f"{(tilt_m['mmd'] - base_m['mmd']) / base_m['mmd'] * 100:+.1f} % | | | | |", flush=True)
-        figure(data_name, models, data, out / f"{data_name}.png", args.seed)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
+             args.overrides)
+            for d in args.data for k in kinds(d)]
+    if args.jobs == 1:
+        results = (pipeline(*w) for w in work)
+    else:  # spawned workers: a fresh interpreter each, no forked torch thread pools
+        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
+        results = (f.result() for f in [pool.submit(pipeline, *w) for w in work])
+    done: dict[str, int] = {}
+    for r in results:  # in submission order: each row as soon as it and the rows above it are done
+        print("\n".join(table_rows(r)), flush=True)
+        done[r["data"]] = done.get(r["data"], 0) + 1
+        if done[r["data"]] == len(kinds(r["data"])):
+            figure(r["data"], out, args.seed)
     print(f"\nfigures (data, then each base and its tilted version): {out}/<data>.png")
 
 

@@ -87,6 +87,22 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):
     assert steps == sorted(set(steps))  # lines after the checkpoint were trimmed, not duplicated
 
 
+def test_early_stopping_keeps_the_best_weights_and_a_resumed_stopped_run_stays_stopped(tmp_path, monkeypatch):
+    config = load_run_config(tiny(FLOW, steps=40, eval_every=5, early_stopping={"metric": "score", "patience": 2}))
+    scores = iter([3.0, 1.0, 2.0, 2.5])  # best at step 10, then two evaluations without improvement
+    monkeypatch.setattr(Trainer, "evaluate", lambda self: {"score": next(scores, 9.0)})
+    trainer = Trainer(config, tmp_path, quiet=True)
+    trainer.fit()
+    assert trainer.stopped_early and trainer.step == 20
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["step"] == 10 and best["metric"] == 1.0
+    resumed = Trainer(config, tmp_path, resume=True, quiet=True)
+    assert resumed.stopped_early and resumed.step == 20
+    resumed.fit()
+    assert resumed.step == 20  # not trained on past the stop
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 10
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path):
     pytest.importorskip("tensorboard")
     Trainer(load_run_config(tiny(FLOW, steps=5, tensorboard=True)), tmp_path, quiet=True).fit()

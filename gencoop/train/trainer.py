@@ -126,6 +126,7 @@ class Trainer:
             "data": self.stream.state_dict(),
             "best": self.best,
             "bad_evals": self.bad_evals,
+            "stopped_early": self.stopped_early,
             "config": self.config.model_dump_json(),
         }
 
@@ -143,6 +144,7 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.stream.load_state_dict(state["data"])
         self.best, self.bad_evals = state["best"], int(state["bad_evals"])
+        self.stopped_early = bool(state.get("stopped_early", False))  # a resumed stopped run stays stopped
 
     def save(self) -> None:
         state = self.state_dict()  # collective under DDP
@@ -274,7 +276,7 @@ class Trainer:
         with Progress(*columns, disable=self.quiet or not self.ctx.main, transient=False) as progress:
             task = progress.add_task(name, total=t.steps, completed=self.step, status="")
             try:
-                while self.step < t.steps:
+                while self.step < t.steps and not self.stopped_early:
                     record = self.train_step()
                     self.step += 1
                     if self.step % t.log_every == 0 or self.step == t.steps:
