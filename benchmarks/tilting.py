@@ -62,14 +62,14 @@ def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool 
 
 
 def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | None, tilt_steps: int | None,
-             resume: bool, reuse_bases: bool, threads: int, overrides: list[str]) -> dict:
+             resume: bool, reuse_bases: bool, threads: int, base_set: list[str], tilt_set: list[str]) -> dict:
     """Train the base ``{kind}-{data_name}``, then tilt it; the numbers of one table row (picklable: a worker
     process runs this)."""
     torch.set_num_threads(threads)
     base_dir, tilt_dir = Path(out) / data_name / kind, Path(out) / data_name / f"tilt-{kind}"
     steps = [f"train.steps={base_steps}"] if base_steps else []
-    base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *overrides], resume or reuse_bases)
-    tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *overrides]
+    base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *base_set], resume or reuse_bases)
+    tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *tilt_set]
     tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume)
     return {"data": data_name, "kind": kind, "base": base_m, "tilt": tilt_m, "base_steps": base.step,
             "base_wall": base_wall, "tilt_steps": tilt.step, "tilt_wall": tilt_wall}
@@ -122,6 +122,10 @@ def main() -> None:
                         help="continue every run (base and tilt) found in --out; finished ones are kept")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="a config override for every run, base and tilt (repeatable), e.g. eval.samples=200")
+    parser.add_argument("--base-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the bases only (repeatable)")
+    parser.add_argument("--tilt-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the tilts only (repeatable), e.g. model.energy.channels=16")
     parser.add_argument("--jobs", type=int, default=1, help="pipelines run at once, each in its own process")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each pipeline")
     parser.add_argument("--out", default="benchmarks/out/tilting")
@@ -134,12 +138,13 @@ def main() -> None:
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
           f"{args.tilt_steps or 'per recipe (early stopping on)'}"
-          f"{'; overrides ' + ' '.join(args.overrides) if args.overrides else ''}")
+          + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
+                    (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
           "tilt steps / wall (s) | tilt wall / base wall |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
-             args.overrides)
+             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set])
             for d in args.data for k in kinds(d)]
     if args.jobs == 1:
         results = (pipeline(*w) for w in work)
