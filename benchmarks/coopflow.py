@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 import gencoop
+from gencoop.components.energies import ebm_loss
 from gencoop.config import load_run_config
-from gencoop.models.coopflow import ebm_loss
 from gencoop.train import Trainer
 from gencoop.train.evaluate import draw, reference
 from gencoop.viz import plot_2d, save_image_grid

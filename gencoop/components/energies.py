@@ -14,6 +14,16 @@ from gencoop.interfaces import Energy
 Positive = Annotated[int, Field(ge=1)]
 
 
+def ebm_loss(energy: Energy, x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
+    """The maximum-likelihood loss of an energy: E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both).
+    Minimising it follows the MLE gradient ∇θL = E_data[−∇θE] − E_model[−∇θE]; x_model is detached."""
+    e_data, e_model = energy(x_data), energy(x_model.detach())
+    loss = e_data.mean() - e_model.mean()
+    if reg:
+        loss = loss + reg * (e_data.square().mean() + e_model.square().mean())
+    return loss
+
+
 class MLPEnergy(Energy):
     """E(x) = MLP(x) (+ ‖x‖²/(2·base_std²) with ``base_std``) for vectors ``(B, dim) -> (B,)``.
 

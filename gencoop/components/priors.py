@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from gencoop.components.energies import ebm_loss
 from gencoop.components.nets import Activation
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Flow, Prior, Sampler, standard_normal_log_prob
@@ -70,9 +71,9 @@ class EnergyPrior(Prior):
         return self.sampler.sample(self.log_prob, z0, steps=steps, generator=generator)
 
     def fit_loss(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """E(z_post).mean() − E(z_model).mean(): its gradient is the negated MLE gradient of the prior."""
-        z_model = self.sample(z.shape[0], generator=generator)
-        return self.energy(z).mean() - self.energy(z_model).mean()
+        """E(z_post).mean() − E(z_model).mean() (:func:`ebm_loss`): its gradient is the negated MLE gradient of the
+        prior."""
+        return ebm_loss(self.energy, z, self.sample(z.shape[0], generator=generator))
 
 
 def flow_prior(latent_dim: Annotated[int, Field(ge=2)] = 2, flow: str = "realnvp",

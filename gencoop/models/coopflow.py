@@ -23,6 +23,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Flow, Sampler, Shape
@@ -44,16 +45,6 @@ class NoiseInitializer(nn.Module):
         if self.kind == "uniform":
             return (2 * torch.rand(shape, **kw) - 1) * self.scale
         return torch.randn(shape, **kw) * self.scale
-
-
-def ebm_loss(energy: Energy, x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
-    """E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both): minimising it follows the MLE gradient
-    ∇θL = E_data[−∇θE] − E_model[−∇θE]; x_model is detached."""
-    e_data, e_model = energy(x_data), energy(x_model.detach())
-    loss = e_data.mean() - e_model.mean()
-    if reg:
-        loss = loss + reg * (e_data.square().mean() + e_model.square().mean())
-    return loss
 
 
 class CoopFlow(Model):

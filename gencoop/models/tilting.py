@@ -29,11 +29,11 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Generator, Prior, Sampler, Shape
 from gencoop.models.base import Model, build_part, model_device, trainable
-from gencoop.models.coopflow import ebm_loss
 from gencoop.samplers.common import records_trajectory
 
 
