@@ -75,6 +75,18 @@ def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | N
             "base_wall": base_wall, "tilt_steps": tilt.step, "tilt_wall": tilt_wall}
 
 
+def _die_with_parent() -> None:
+    """Worker initialiser: the worker gets SIGTERM when the benchmark process dies (Linux ``PR_SET_PDEATHSIG``), so
+    a killed benchmark leaves no orphaned pipeline training on (and writing into ``--out``)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: orphans are possible there
+        pass
+
+
 def table_rows(r: dict) -> list[str]:
     """The table line(s) of one pipeline's result: the data set's main metric, then MMD when it is not the main."""
     base_m, tilt_m = r["base"], r["tilt"]
@@ -149,7 +161,8 @@ def main() -> None:
     if args.jobs == 1:
         results = (pipeline(*w) for w in work)
     else:  # spawned workers: a fresh interpreter each, no forked torch thread pools
-        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with_parent)
         results = (f.result() for f in [pool.submit(pipeline, *w) for w in work])
     done: dict[str, int] = {}
     for r in results:  # in submission order: each row as soon as it and the rows above it are done
