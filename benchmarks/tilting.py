@@ -10,7 +10,8 @@ and the tilting's training steps and wall time.
 Each (data set, base) pair is one pipeline, base then tilt. ``--jobs N`` runs N pipelines at once in worker
 processes of ``--threads`` threads each (on a GPU they share the device; small-batch chains leave it mostly idle);
 the table is printed in the same order either way. ``--resume`` continues the runs already in ``--out`` (a finished
-run is evaluated again, not retrained), so an interrupted benchmark loses at most a checkpoint interval.
+run is evaluated again, not retrained), so an interrupted benchmark loses at most a checkpoint interval; a tilt is
+resumed only when its base was kept, not trained on. Wall times count the training done in this call.
 
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
     python benchmarks/tilting.py --data mnist5k fashion --jobs 6       # e.g. on a GPU
@@ -19,8 +20,11 @@ run is evaluated again, not retrained), so an interrupted benchmark loses at mos
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
+import os
 import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -70,12 +74,14 @@ def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | N
     steps = [f"train.steps={base_steps}"] if base_steps else []
     base, base_m, base_wall = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *base_set], resume or reuse_bases)
     tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *tilt_set]
-    tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume)
+    # a tilt holds a copy of its frozen base: resume it only on the base it was trained on (one kept, not retrained)
+    tilt, tilt_m, tilt_wall = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over,
+                                    resume and math.isnan(base_wall))
     return {"data": data_name, "kind": kind, "base": base_m, "tilt": tilt_m, "base_steps": base.step,
             "base_wall": base_wall, "tilt_steps": tilt.step, "tilt_wall": tilt_wall}
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Worker initialiser: the worker gets SIGTERM when the benchmark process dies (Linux ``PR_SET_PDEATHSIG``), so
     a killed benchmark leaves no orphaned pipeline training on (and writing into ``--out``)."""
     try:
@@ -84,7 +90,9 @@ def _die_with_parent() -> None:
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: orphans are possible there
-        pass
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def table_rows(r: dict) -> list[str]:
@@ -158,19 +166,31 @@ def main() -> None:
     work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
              [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set])
             for d in args.data for k in kinds(d)]
-    if args.jobs == 1:
-        results = (pipeline(*w) for w in work)
-    else:  # spawned workers: a fresh interpreter each, no forked torch thread pools
+    pool = None
+    if args.jobs > 1:  # spawned workers: a fresh interpreter each, no forked torch thread pools
         pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_die_with_parent)
-        results = (f.result() for f in [pool.submit(pipeline, *w) for w in work])
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+        futures = [pool.submit(pipeline, *w) for w in work]
     done: dict[str, int] = {}
-    for r in results:  # in submission order: each row as soon as it and the rows above it are done
-        print("\n".join(table_rows(r)), flush=True)
-        done[r["data"]] = done.get(r["data"], 0) + 1
-        if done[r["data"]] == len(kinds(r["data"])):
-            figure(r["data"], out, args.seed)
+    failed = 0
+    try:
+        for i, w in enumerate(work):  # in submission order: each row as soon as it and the rows above it are done
+            try:
+                r = futures[i].result() if pool else pipeline(*w)
+            except Exception as exc:  # one failed pipeline costs its row, not the others
+                failed += 1
+                print(f"| {w[0]} | {w[1]} | failed: {type(exc).__name__}: {' '.join(str(exc).split())} |", flush=True)
+                continue
+            print("\n".join(table_rows(r)), flush=True)
+            done[r["data"]] = done.get(r["data"], 0) + 1
+            if done[r["data"]] == len(kinds(r["data"])):
+                figure(r["data"], out, args.seed)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)  # on an interrupt, queued pipelines do not start
     print(f"\nfigures (data, then each base and its tilted version): {out}/<data>.png")
+    if failed:
+        sys.exit(f"{failed} pipeline(s) failed")
 
 
 if __name__ == "__main__":

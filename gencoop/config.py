@@ -20,6 +20,9 @@ class ConfigError(ValueError):
         lines = "\n".join(f"  {field}: {message}" for field, message in problems)
         super().__init__(f"invalid settings for {where}:\n{lines}")
 
+    def __reduce__(self):  # rebuilt from its fields, so it survives pickling (a worker process hands it back)
+        return type(self), (self.where, self.problems)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_namespaces=())

@@ -100,19 +100,3 @@ def test_latent_chains_of_a_tilted_vae_are_captured_in_a_graph():
     assert not failed, failed
     assert len(fused._graphs) == 1  # captured once, replayed
     assert x.shape == y.shape == (256, 2) and torch.isfinite(x).all() and not torch.equal(x, y)
-
-
-def test_capture_autotunes_convolutions_and_restores_the_callers_cudnn_setting():
-    energy = gencoop.create("energy", "conv", shape=(3, 16, 16), channels=8, blocks=2).to(DEVICE)
-    x0 = torch.randn(32, 3, 16, 16, device=DEVICE)
-    kw = dict(steps=5, step_size=0.05, noise=0.0)
-    before = torch.backends.cudnn.benchmark
-    try:
-        for setting in (False, True):
-            torch.backends.cudnn.benchmark = setting
-            got = Langevin(backend="fused", **kw).sample(lambda v: -energy(v), x0)
-            assert torch.backends.cudnn.benchmark is setting
-            want = Langevin(backend="eager", **kw).sample(lambda v: -energy(v), x0)
-            torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-3)
-    finally:
-        torch.backends.cudnn.benchmark = before

@@ -101,6 +101,13 @@ def test_early_stopping_keeps_the_best_weights_and_a_resumed_stopped_run_stays_s
     resumed.fit()
     assert resumed.step == 20  # not trained on past the stop
     assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 10
+    patient = load_run_config(tiny(FLOW, steps=25, eval_every=5, early_stopping={"metric": "score", "patience": 5}))
+    relaxed = Trainer(patient, tmp_path, resume=True, quiet=True)
+    assert not relaxed.stopped_early  # a relaxed rule lets the run go on
+    relaxed.fit()
+    assert relaxed.step == 25
+    Trainer(config, tmp_path, quiet=True)  # a fresh run in the same folder
+    assert not (tmp_path / "best.pt").exists()  # the earlier run's best weights would pass for its own
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
@@ -278,3 +285,13 @@ def test_image_grids_enlarge_small_tiles(tmp_path):
     assert Image.open(strip).size == (4 * (16 * 9 + 1), 4 * (7 * 9 + 1))  # tiles of 32 px
     big = save_image_grid(torch.rand(4, 3, 64, 64), tmp_path / "big.png", nrow=2)
     assert Image.open(big).size == (2 * 65 + 1, 2 * 65 + 1)  # already large: left as drawn
+
+
+def test_config_error_survives_pickling():
+    """A worker process (benchmarks/tilting.py --jobs) hands its ConfigError back to the parent pickled."""
+    import pickle
+
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(tiny(FLOW), ["train.stepz=3"])
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert again.problems == caught.value.problems and str(again) == str(caught.value)

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from gencoop.components.energies import ebm_loss
+from gencoop.components.energies import MLPEnergy, ebm_loss
 from gencoop.components.nets import Activation
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Flow, Prior, Sampler, standard_normal_log_prob
@@ -92,7 +92,6 @@ def energy_prior(
     step_size: Annotated[float, Field(gt=0)] = 0.4,
 ) -> EnergyPrior:
     """Pang et al.'s latent EBM prior: an MLP energy (100-200-200-1 in the paper), Langevin s=0.4, 60 steps."""
-    from gencoop.components.energies import MLPEnergy
     from gencoop.samplers.langevin import Langevin
 
     return EnergyPrior(MLPEnergy(latent_dim, hidden, activation), Langevin(steps=steps, step_size=step_size))

@@ -4,9 +4,7 @@ The gradient ∇ℓ still comes from autograd (the log-density is any torch code
 drift (s²/2)·∇ℓ, per-element clip, Philox noise drawn inside the kernel, clamp to bounds, and for MALA the
 per-chain squared norms of the proposal terms and the uniform for the accept test — is one kernel launch. With
 static shapes the whole chain (autograd included) is captured once in a CUDA graph and replayed; a capture that
-fails falls back to launching the kernels eagerly, with a warning. Static shapes also let cuDNN time its
-convolution algorithms once, in the warm-up before capture (``cudnn.benchmark`` within the capture only; the
-caller's setting is restored), and the graph keeps the fastest; the uncaptured path leaves cuDNN as the caller set it.
+fails falls back to launching the kernels eagerly, with a warning.
 
 A captured graph bakes in the addresses of every tensor it reads. The cache key therefore includes the
 log-density's code, the modules and tensors it reaches (closure cells, bound ``self``) and their storage; a
@@ -24,7 +22,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections import OrderedDict
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -151,18 +148,6 @@ def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, s
     return x, torch.stack(lps), accepted
 
 
-@contextmanager
-def _cudnn_autotuned():
-    """cuDNN times its algorithms for each new convolution shape and keeps the fastest (the caller's setting is
-    restored on exit)."""
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
 class _Captured:
     """A chain captured in a CUDA graph, with its static input, seed and outputs."""
 
@@ -171,14 +156,13 @@ class _Captured:
         self.seed = torch.zeros(1, dtype=torch.int64, device=x0.device)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with _cudnn_autotuned():
-            with torch.cuda.stream(side):  # warm-up: compiles the kernels, times cuDNN's algorithms, primes
-                for _ in range(2):         # autograd and the allocator
-                    _chain(sampler, log_density, self.x0, steps, self.seed)
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):  # the algorithms timed above, from cuDNN's cache
-                self.out = _chain(sampler, log_density, self.x0, steps, self.seed)
+        with torch.cuda.stream(side):  # warm-up: compiles the kernels, primes autograd and the allocator
+            for _ in range(2):
+                _chain(sampler, log_density, self.x0, steps, self.seed)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.out = _chain(sampler, log_density, self.x0, steps, self.seed)
 
     def __call__(self, x0: Tensor, seed: Tensor):
         self.x0.copy_(x0)

@@ -87,6 +87,8 @@ class Trainer:
             self._load(checkpoint.load(self.ckpt_path, self.device))
         else:
             self._prepare()
+            if self.ctx.main:  # a fresh run: weights an earlier run left here must not pass for this run's best
+                (self.out / checkpoint.BEST).unlink(missing_ok=True)
         distributed.broadcast_parameters(self.model, self.ctx)
         if t.ema and self.ema is None:  # after ActNorm's data initialisation: the average starts where training does
             self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -126,7 +128,6 @@ class Trainer:
             "data": self.stream.state_dict(),
             "best": self.best,
             "bad_evals": self.bad_evals,
-            "stopped_early": self.stopped_early,
             "config": self.config.model_dump_json(),
         }
 
@@ -144,7 +145,8 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.stream.load_state_dict(state["data"])
         self.best, self.bad_evals = state["best"], int(state["bad_evals"])
-        self.stopped_early = bool(state.get("stopped_early", False))  # a resumed stopped run stays stopped
+        rule = self.config.train.early_stopping  # the rule in force now: a resumed stopped run stays stopped
+        self.stopped_early = rule is not None and self.bad_evals >= rule.patience  # unless it is relaxed
 
     def save(self) -> None:
         state = self.state_dict()  # collective under DDP
@@ -301,6 +303,7 @@ class Trainer:
         final = self.evaluate()
         if not self.stopped_early and t.early_stopping is not None:
             self._early_stop(final)  # the last evaluation may still be the best
+            self.save()  # with that verdict: a resumed run compares against this best
         self.picture("samples.png")
         distributed.barrier(self.ctx)
         return final
