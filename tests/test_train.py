@@ -147,6 +147,16 @@ def test_bad_config_lists_every_field():
     assert "valid parameters are: steps" in str(info.value)
 
 
+def test_a_bad_field_of_a_part_is_named_by_its_path_in_the_config():
+    from gencoop.train import build_data, build_model
+
+    config = load_run_config(gencoop.create("recipe", "coopflow-digits"), ["model.energy.chanels=16"])
+    with pytest.raises(ConfigError) as info:
+        build_model(config, build_data(config))
+    assert [f for f, _ in info.value.problems] == ["model.energy.chanels"]
+    assert "valid parameters are: shape, channels" in str(info.value)
+
+
 def test_cli_bad_config_exits_2_without_traceback(capsys):
     assert main(["train", "flow-25gaussians", "--set", "train.steps=-1"]) == 2
     err = capsys.readouterr().err

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gencoop.config import PartRef
+from gencoop.config import ConfigError, PartRef
 from gencoop.interfaces import Shape
 
 
@@ -47,6 +47,8 @@ class Model(nn.Module, abc.ABC):
 
 def build_part(kind: str, ref: PartRef | dict | str, event_shape: Shape | None = None, **defaults: Any) -> Any:
     """Create the part ``ref`` names; sizes it does not set are filled from ``event_shape`` and ``defaults``.
+    The model's setting that holds ``ref`` is named ``kind`` (``energy``, ``flow``, ...): a bad field is reported
+    as ``kind.field``.
 
     A vector event ``(d,)`` fills a ``dim`` setting, an image event ``(C, H, W)`` fills ``shape``; ``defaults``
     (e.g. ``latent_dim=...``) fill any other setting the part has and the reference leaves unset.
@@ -69,7 +71,10 @@ def build_part(kind: str, ref: PartRef | dict | str, event_shape: Shape | None =
     for key, value in fill.items():
         if key in fields and key not in params:
             params[key] = value
-    return spec.create(**params)
+    try:
+        return spec.create(**params)
+    except ConfigError as exc:  # name each field by its place in the model's settings: energy.channels
+        raise ConfigError(exc.where, [(f"{kind}.{f}", m) for f, m in exc.problems]) from None
 
 
 def gaussian_log_likelihood(x: Tensor, mean: Tensor, sigma: float, mask: Tensor | None = None) -> Tensor:
