@@ -79,7 +79,10 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):
     assert saved_at == (13 if how == "keyboard-interrupt" else 10)  # a crash loses the steps since the last save
     resumed = Trainer(config, tmp_path / "cut", resume=True, quiet=True)
     assert resumed.step == saved_at
+    counted = resumed.train_seconds  # the training time up to the checkpoint, kept across the interruption
+    assert counted > 0 and full.train_seconds > 0
     resumed.fit()
+    assert resumed.train_seconds > counted
     _assert_same(_state(full), _state(resumed))
     assert all(torch.equal(full.ema[k], resumed.ema[k]) for k in full.ema)
     log = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,6 +82,8 @@ class Trainer:
         self.stream = BatchStream(len(self.data), t.batch_size, config.seed, self.ctx)
         self.ema: dict[str, Tensor] | None = None
         self.step, self.best, self.bad_evals, self.stopped_early = 0, None, 0, False
+        self.train_seconds = 0.0  # wall time of the training loop (evaluations and checkpoints in it included),
+        self._clock: float | None = None  # summed over resumes; the loop's start while fit() runs
         self._tb = None  # TensorBoard writer, opened on first use
         self.ckpt_path = self.out / checkpoint.CHECKPOINT
         if resume and self.ckpt_path.exists():
@@ -128,6 +131,7 @@ class Trainer:
             "data": self.stream.state_dict(),
             "best": self.best,
             "bad_evals": self.bad_evals,
+            "train_seconds": self._seconds(),
             "config": self.config.model_dump_json(),
         }
 
@@ -145,8 +149,12 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
         self.stream.load_state_dict(state["data"])
         self.best, self.bad_evals = state["best"], int(state["bad_evals"])
+        self.train_seconds = float(state.get("train_seconds", math.nan))  # NaN: a checkpoint that did not count
         rule = self.config.train.early_stopping  # the rule in force now: a resumed stopped run stays stopped
         self.stopped_early = rule is not None and self.bad_evals >= rule.patience  # unless it is relaxed
+
+    def _seconds(self) -> float:
+        return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
 
     def save(self) -> None:
         state = self.state_dict()  # collective under DDP
@@ -277,6 +285,7 @@ class Trainer:
         name = self.config.recipe or self.config.model.name
         with Progress(*columns, disable=self.quiet or not self.ctx.main, transient=False) as progress:
             task = progress.add_task(name, total=t.steps, completed=self.step, status="")
+            self._clock = time.perf_counter()
             try:
                 while self.step < t.steps and not self.stopped_early:
                     record = self.train_step()
@@ -299,6 +308,8 @@ class Trainer:
             except KeyboardInterrupt:
                 self.save()  # nothing lost: `--resume` continues from here
                 raise
+            finally:
+                self.train_seconds, self._clock = self._seconds(), None
         self.save()
         final = self.evaluate()
         if not self.stopped_early and t.early_stopping is not None:
