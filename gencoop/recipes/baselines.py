@@ -50,11 +50,14 @@ RECIPES: Recipes = {
         {**IMAGE_TRAIN, **lr(5e-4, grad_clip=50.0, warmup=100)}, {"samples": 1000}))
        for name, data, title in (("mnist5k", "mnist5k", "MNIST-5k (28×28)"),
                                  ("fashion", "fashion-mnist", "Fashion-MNIST (28×28)"))},
+    # GLF's latents have no prior pulling them in (the flow's NLL stops at the encoder): at lr 1e-3 on MNIST-5k they
+    # grew to a scale of about 76 and the tanh decoder saturated on the background (reconstruction MSE stuck at 0.446
+    # from step 400 on); at 3e-4 the latents stay at about 18 and after 1,500 steps the MSE is 0.024, FD 244.8.
     **{f"glf-{name}": (f"GLF: conv autoencoder (latent 32) + RealNVP prior on {title}", recipe(
         f"glf-{name}", {"name": data, "split": "train"},
         {"name": "glf", "latent_dim": 32, "encoder": {"name": "conv", "channels": 32},
          "decoder": {"name": "conv", "channels": 32}, "flow": {"name": "realnvp", "num_layers": 6, "hidden": 256}},
-        {**IMAGE_TRAIN, **lr(1e-3)}, {"samples": 1000}))
+        {**IMAGE_TRAIN, **lr(3e-4)}, {"samples": 1000}))
        for name, data, title in (("mnist5k", "mnist5k", "MNIST-5k (28×28)"),
                                  ("fashion", "fashion-mnist", "Fashion-MNIST (28×28)"))},
     # CIFAR-10 size, for a GPU user with a copy of the data (--set data.path=YOUR.npz); the tilting papers' sizes
