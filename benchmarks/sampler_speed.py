@@ -6,9 +6,8 @@ gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), whi
 "naive" is a loop in the style of published reference code (a fresh ``requires_grad`` tensor, the energy's
 parameters left trainable, ``randn_like`` noise every step). On a GPU, "fused" is the Triton + CUDA-graph backend
 (float32; image states channels-last) and "fused, bf16" the same with ``precision="bfloat16"`` (ℓ and ∇ℓ under
-autocast); "eager / fused" is the speed-up over the eager loop. The fused backend lets cuDNN time its convolution
-algorithms while it captures a chain (static shapes); the other columns run torch's default (heuristic choice)
-unless ``--cudnn-benchmark`` turns the timing on for every column.
+autocast); "eager / fused" is the speed-up over the eager loop. Convolutions use torch's default (cuDNN's heuristic
+algorithm choice) unless ``--cudnn-benchmark`` lets cuDNN time its algorithms, for every column alike.
 Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
 ``--repeats`` interleaved rounds after one warm-up, and each time as a multiple of the floor.
 
@@ -147,8 +146,8 @@ def main() -> None:
           f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}, "
           f"malloc: {'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if any(d.type == "cuda" for d in devices):
-        print(f"# GPU: {torch.cuda.get_device_name()}; cudnn.benchmark "
-              f"{'on for every column' if args.cudnn_benchmark else 'off (the fused column times algorithms at capture)'}")
+        print(f"# GPU: {torch.cuda.get_device_name()}; cudnn.benchmark {'on' if args.cudnn_benchmark else 'off'} "
+              "for every column")
     print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
           "eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
     print("|" + " --- |" * 13)
