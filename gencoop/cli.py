@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Sequence
 
@@ -88,8 +89,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         metrics = trainer.fit()
     except KeyboardInterrupt:
+        sets = "".join(f" --set {shlex.quote(kv)}" for kv in args.set or [])
         print(f"\ninterrupted at step {trainer.step}; checkpoint saved — continue with: "
-              f"gencoop train {args.config} --out {out} --resume", file=sys.stderr)
+              f"gencoop train {shlex.quote(args.config)}{sets} --out {shlex.quote(str(out))} --resume", file=sys.stderr)
         return 130
     if trainer.ctx.main:
         _print_metrics(metrics, f"{stem} after {trainer.step} steps")

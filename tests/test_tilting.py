@@ -232,3 +232,58 @@ def test_a_flow_prior_is_unfolded_to_its_gaussian_noise():
     lebm = gencoop.create("model", "lvm", event_shape=(2,), latent_dim=2, prior={"name": "ebm"},
                           decoder={"name": "mlp", "hidden": [16]})  # an EBM prior is no generator: chains stay on z
     assert ExponentialTilting(lebm, Quadratic([0.0, 0.0]), sampler).latent_prior is lebm.prior
+
+
+class Linear(Energy):
+    """E(x) = −a·x₁: falls without bound along x₁."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.event_shape = (2,)
+        self.a = nn.Parameter(torch.tensor(float(a)))
+
+    def forward(self, x):
+        return -self.a * x[:, 0]
+
+
+class IdentityGenerator(nn.Module):
+    """z ~ N(0, I), x = G(z) = z."""
+
+    def __init__(self):
+        super().__init__()
+        from gencoop.components.priors import GaussianPrior
+
+        self.prior, self.latent_shape, self.event_shape = GaussianPrior((2,)), (2,), (2,)
+
+    def decode(self, z):
+        return z
+
+    def sample(self, n):
+        return self.prior.sample(n)
+
+
+def test_clamp_makes_the_energy_read_clipped_samples():
+    """With clamp=c the tilted latent is N(z)·exp(a·clip(z₁, −c, c)) (G = id): its mean, by quadrature, is far
+    below the a of the unclipped tilt N(z − a·e₁); MALA chains sample it, and the loss and metrics read clipped x."""
+    a, c = 2.0, 0.5
+    energy = Linear(a)
+    sampler = gencoop.create("sampler", "langevin", steps=150, step_size=0.6, metropolis=True)
+    model = ExponentialTilting(IdentityGenerator(), energy, sampler, clamp=c, sample_steps=150)
+    x = torch.tensor([[3.0, 0.0], [-0.2, 5.0]])
+    torch.testing.assert_close(model.tilt(x), torch.tensor([-a * c, 0.2 * a]))
+    assert model.metrics(x)["energy_data"] == pytest.approx(-a * (c - 0.2) / 2)
+    model.losses(x)["energy"].backward()
+    # ∂/∂a of mean E(x_data) − mean E(x_model) + 0.1·(mean E² + mean E²) with E = −a·clip(x₁): each term's |∂E/∂a| is
+    # at most c and |E| at most a·c, so |∂loss/∂a| ≤ 2c + 0.1·2·2·a·c² (unclipped, the data's x₁ = 3 alone gives 3)
+    assert 0 < energy.a.grad.abs() <= 2 * c + 0.4 * a * c * c + 1e-6
+
+    grid = torch.linspace(-8.0, 10.0, 20001, dtype=torch.float64)
+    w = torch.exp(-0.5 * grid.square() + a * grid.clamp(-c, c))
+    exact = float((grid * w).sum() / w.sum())
+    assert exact < 0.6 * a
+    torch.manual_seed(0)
+    z = model.sample(4000)
+    assert float(z[:, 0].mean()) == pytest.approx(exact, abs=0.06)
+    assert float(z[:, 1].mean()) == pytest.approx(0.0, abs=0.06)
+    with pytest.raises(ValueError, match="clamp"):
+        ExponentialTilting(IdentityGenerator(), energy, sampler, clamp=0.0)

@@ -1,6 +1,7 @@
 """The training harness: baselines learn, resume is exact, DDP ranks agree, configs fail clearly, the CLI works."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -88,6 +89,33 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):
     log = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in log if "eval" not in r]
     assert steps == sorted(set(steps))  # lines after the checkpoint were trimmed, not duplicated
+
+
+def test_resuming_under_another_model_data_or_seed_is_refused_naming_the_fields(tmp_path):
+    Trainer(load_run_config(tiny(FLOW, steps=5)), tmp_path, quiet=True).fit()
+    wider = {**FLOW, "flow": {**FLOW["flow"], "hidden": 32}}
+    with pytest.raises(ConfigError, match=r"model\.flow\.hidden: the run was trained with 16, this config has 32"):
+        Trainer(load_run_config(tiny(wider, steps=10)), tmp_path, resume=True, quiet=True)
+    with pytest.raises(ConfigError, match=r"(?s)own settings.*seed: .* 1, .* 2\n.*data\.n: .* 2000, .* 500$"):
+        Trainer(load_run_config({**tiny(FLOW, steps=10), "seed": 2, "data": {"name": "8gaussians", "n": 500}}),
+                tmp_path, resume=True, quiet=True)
+    longer = Trainer(load_run_config(tiny(FLOW, steps=10, log_every=1)), tmp_path, resume=True, quiet=True)
+    assert longer.step == 5  # training settings may change: more steps, another cadence
+    longer.fit()
+    assert longer.step == 10
+
+
+def test_an_interrupted_cli_run_prints_the_command_that_resumes_it(tmp_path, monkeypatch, capsys):
+    def interrupt(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", interrupt)
+    config = tmp_path / "my run.toml"
+    config.write_text('seed = 1\n[data]\nname = "8gaussians"\nn = 500\n[model]\nname = "flow"\n'
+                      '[model.flow]\nname = "realnvp"\nnum_layers = 2\nhidden = 16\n[train]\nsteps = 5\n')
+    assert main(["train", str(config), "--set", "train.batch_size=32", "--out", str(tmp_path / "out")]) == 130
+    hint = capsys.readouterr().err.split("continue with: ")[1].strip()
+    assert hint == f"gencoop train '{config}' --set train.batch_size=32 --out {tmp_path / 'out'} --resume"
 
 
 def test_early_stopping_keeps_the_best_weights_and_a_resumed_stopped_run_stays_stopped(tmp_path, monkeypatch):
@@ -287,6 +315,29 @@ def test_image_fd_reads_samples_clipped_to_the_pixel_range():
     assert clipped["pixels_out_of_range"] == pytest.approx(4 / blown.numel())
     expected = evaluate(_Replay(blown.clamp(-1, 1)), data, settings)["fd"]
     assert clipped["fd"] == pytest.approx(expected) and clipped["fd"] < 1e3
+
+
+class _UniformDensity(_Replay):
+    """The uniform density on [−1, 1]^D: −log p = D·log 2 everywhere; records what metrics() was given."""
+
+    def metrics(self, x: torch.Tensor) -> dict[str, float]:
+        self.seen = x
+        return {"nll": math.prod(x.shape[1:]) * math.log(2.0)}
+
+
+def test_bits_per_dim_counts_pixel_levels_on_dequantised_held_out_data():
+    from gencoop.config import EvalSettings
+    from gencoop.data.datasets import digits_dataset
+    from gencoop.train.evaluate import evaluate
+
+    data = digits_dataset(split="test", dequantize=True)  # 17 levels
+    model = _UniformDensity(data.x[:50].clone())
+    out = evaluate(model, data, EvalSettings(samples=50, batch_size=40))
+    assert out["bits_per_dim"] == pytest.approx(math.log2(17))  # uniform over the levels: log2(levels) bits
+    assert model.seen.shape == (40, 1, 8, 8)
+    grid = data.to_data_units(model.seen) * 16  # clean pixels sit on the levels v/16
+    assert (grid - grid.round()).abs().max() > 0.1  # dequantised: spread inside the levels' bins
+    assert "bits_per_dim" not in evaluate(model, digits_dataset(split="test"), EvalSettings(samples=50))
 
 
 def test_image_grids_enlarge_small_tiles(tmp_path):

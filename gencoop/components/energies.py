@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Sequence
+from typing import Annotated, Callable, Sequence
 
 from pydantic import Field
 from torch import Tensor, nn
@@ -14,9 +14,10 @@ from gencoop.interfaces import Energy
 Positive = Annotated[int, Field(ge=1)]
 
 
-def ebm_loss(energy: Energy, x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
-    """The maximum-likelihood loss of an energy: E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both).
-    Minimising it follows the MLE gradient ∇θL = E_data[−∇θE] − E_model[−∇θE]; x_model is detached."""
+def ebm_loss(energy: Callable[[Tensor], Tensor], x_data: Tensor, x_model: Tensor, reg: float = 0.0) -> Tensor:
+    """The maximum-likelihood loss of an energy E (any ``(B, *event) -> (B,)`` callable):
+    E(x_data).mean() − E(x_model).mean() (+ reg·mean(E²) over both). Minimising it follows the MLE gradient
+    ∇θL = E_data[−∇θE] − E_model[−∇θE]; x_model is detached."""
     e_data, e_model = energy(x_data), energy(x_model.detach())
     loss = e_data.mean() - e_model.mean()
     if reg:

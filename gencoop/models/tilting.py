@@ -19,6 +19,11 @@ prior z = f(u), u ~ N(0, I)) is unfolded down to its Gaussian noise u by default
 sample p_θ(u) ∝ N(u; 0, I)·exp(−E(G(f(u)))). That is the same tilted model (its push-forward through f is p_θ(z)),
 but the chain sees a unit-scale, isotropic latent for which the paper's ε suits; a GLF's latents have a scale of
 their own (about 7 per dimension on digits), which a step of √ε = 0.1 hardly moves. ``"prior"`` runs on z.
+
+``clamp=c`` makes the energy read images clipped to the data range, E(clip(x, −c, c)), as the Fréchet distance and
+pictures read them. A ConvNet energy is then bounded, so chains cannot follow it off to huge images, and nothing
+pulls a base's out-of-range pixels back in through the latent (a flow's outliers): pixel range is not what tilting
+should spend its energy on.
 """
 
 from __future__ import annotations
@@ -45,12 +50,15 @@ class ExponentialTilting(Model):
     ``sample_steps``: chain length at sampling time (default: the sampler's own ``steps``).
     ``latent``: ``"noise"`` unfolds a prior that is itself a generator (a flow prior) down to its Gaussian noise;
     ``"prior"`` runs on the base's own latent z (module doc).
+    ``clamp``: the energy reads x clipped to [−clamp, clamp] (the data range; module doc); None reads x as it is.
     """
 
     def __init__(self, base: nn.Module, energy: Energy, sampler: Sampler, *, energy_reg: float = 0.1,
                  sample_steps: int | None = None, space: Literal["latent", "data"] = "latent",
-                 latent: Literal["noise", "prior"] = "noise"):
+                 latent: Literal["noise", "prior"] = "noise", clamp: float | None = None):
         super().__init__()
+        if clamp is not None and not clamp > 0:
+            raise ValueError(f"clamp: the half-width of the data range the energy reads, > 0 (or None); got {clamp}")
         if latent not in ("noise", "prior"):
             raise ValueError(f"latent: 'noise' (a flow prior's Gaussian noise) or 'prior' (the base's z); got "
                              f"{latent!r}")
@@ -67,6 +75,7 @@ class ExponentialTilting(Model):
         self.base, self.energy, self.sampler = base, energy, sampler
         self.base.requires_grad_(False).eval()  # frozen: never trained, never in train mode
         self.energy_reg, self.sample_steps, self.space, self.latent = energy_reg, sample_steps, space, latent
+        self.clamp = clamp
         self.event_shape = tuple(energy.event_shape)
         # the base, then (latent="noise") each prior that is itself a generator, outermost first; found once, as
         # the frozen base's structure never changes (a plain list: these modules are registered under the base)
@@ -92,13 +101,17 @@ class ExponentialTilting(Model):
         return z
 
     # -- the tilted densities --------------------------------------------------------------------------------------
+    def tilt(self, x: Tensor) -> Tensor:
+        """The tilting energy E(x), ``(B, *event) -> (B,)``; with ``clamp``, E(clip(x, −clamp, clamp))."""
+        return self.energy(x if self.clamp is None else x.clamp(-self.clamp, self.clamp))
+
     def latent_log_density(self, z: Tensor) -> Tensor:
         """ℓ(z) = log p(z) − E(G(z)), ``(B, *latent) -> (B,)``; unnormalised (z: the chains' latent)."""
-        return self.latent_prior.log_prob(z) - self.energy(self.decode(z))
+        return self.latent_prior.log_prob(z) - self.tilt(self.decode(z))
 
     def data_log_density(self, x: Tensor) -> Tensor:
         """ℓ(x) = log p_base(x) − E(x), ``(B, *event) -> (B,)``; unnormalised (data form)."""
-        return self.base.log_prob(x) - self.energy(x)
+        return self.base.log_prob(x) - self.tilt(x)
 
     @property
     def log_density(self):
@@ -153,13 +166,13 @@ class ExponentialTilting(Model):
 
     def losses(self, batch: Tensor) -> dict[str, Tensor]:
         x_model = self._to_data(self._chain(batch.shape[0], None)[0])  # training chains: the sampler's steps
-        return {"energy": ebm_loss(self.energy, batch, x_model, self.energy_reg)}
+        return {"energy": ebm_loss(self.tilt, batch, x_model, self.energy_reg)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         """Mean energy of held-out data and of base samples: training pushes the first below the second."""
         with torch.no_grad():
             base = self.base.sample(x.shape[0]).to(x.device)
-            return {"energy_data": self.energy(x).mean().item(), "energy_base": self.energy(base).mean().item()}
+            return {"energy_data": self.tilt(x).mean().item(), "energy_base": self.tilt(base).mean().item()}
 
 
 # -- registered factory ---------------------------------------------------------------------------------------------
@@ -189,15 +202,17 @@ def tilting_model(
     energy_reg: Annotated[float, Field(ge=0)] = 0.1,
     space: Literal["latent", "data"] = "latent",
     latent: Literal["noise", "prior"] = "noise",
+    clamp: Annotated[float, Field(gt=0)] | None = None,
 ) -> ExponentialTilting:
     """Exponential tilting of the generator of the finished run ``base`` (a run folder). The energy defaults to
     ``mlp`` for vectors and ``conv`` for images; the sampler to the paper's latent Langevin (ε = 0.01: s = 0.1,
-    noise 1, 60 steps in training, ``sample_steps`` = 100 when sampling)."""
+    noise 1, 60 steps in training, ``sample_steps`` = 100 when sampling). ``clamp``: the energy reads samples
+    clipped to [−clamp, clamp] (images: 1, their range)."""
     image = len(event_shape) > 1
     return ExponentialTilting(load_base(base, event_shape),
                               build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape),
                               build_part("sampler", sampler), energy_reg=energy_reg, sample_steps=sample_steps,
-                              space=space, latent=latent)
+                              space=space, latent=latent, clamp=clamp)
 
 
 @hookimpl

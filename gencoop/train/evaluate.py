@@ -17,7 +17,7 @@ from torch import Tensor
 
 from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
-from gencoop.metrics import frechet_distance, mmd, mode_coverage
+from gencoop.metrics import bits_per_dim, frechet_distance, mmd, mode_coverage
 from gencoop.models.base import Model, model_device
 from gencoop.viz import plot_2d, save_image_grid
 
@@ -39,10 +39,25 @@ def feature_extractor(data_name: str):
     return classifier_features(data_name) if data_name in NAMES else None
 
 
+def reference_indices(data: ArrayDataset, n: int, seed: int) -> Tensor:
+    """The held-out samples evaluation compares against: ``n`` indices of a seeded permutation."""
+    return torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def reference(data: ArrayDataset, n: int, seed: int) -> Tensor:
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(data), generator=g)[:n]
-    return data.x[idx]
+    """``(n, *event)``: the clean held-out samples that sample metrics compare against."""
+    return data.x[reference_indices(data, n, seed)]
+
+
+def levels_bits_per_dim(nll: float, data: ArrayDataset) -> float:
+    """Bits per pixel level from the NLL (nats per sample) of a density on dequantised model units.
+
+    A pixel's level v spans a bin of width 2/levels in model units ([−1, 1]), so −log P(v) ≤ E_u[−log p(x̃)] −
+    D·log(2/levels): with 256 levels, bpd = the density's own bits/dim + 7 (the standard 8-bit convention).
+    """
+    assert data.levels is not None
+    d = math.prod(data.event_shape)
+    return float(bits_per_dim(nll + d * math.log(data.levels / 2), d))
 
 
 def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int = 0) -> dict[str, float]:
@@ -79,9 +94,12 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                     from gencoop.metrics.inception import inception_fid
 
                     out["fid"] = inception_fid(samples, ref, settings.inception)
-            with torch.no_grad():
-                x = ref[: settings.batch_size].to(device)
+            with torch.no_grad():  # dequantised when the model was trained on dequantised pixels (a density's NLL)
+                held_out = reference_indices(data, min(settings.batch_size, settings.samples), seed)
+                x = data.batch(held_out, generator=torch.Generator().manual_seed(seed)).to(device)
                 out.update(model.metrics(x))
+                if data.dequantize and "nll" in out:
+                    out["bits_per_dim"] = levels_bits_per_dim(out["nll"], data)
     finally:
         model.train(was_training)
     return out

@@ -136,6 +136,8 @@ class Trainer:
         }
 
     def _load(self, state: dict[str, Any]) -> None:
+        if state.get("config"):
+            _check_resumable(json.loads(state["config"]), self.config, self.ckpt_path)
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         for g, o in self.optimizers.items():
@@ -318,3 +320,29 @@ class Trainer:
         self.picture("samples.png")
         distributed.barrier(self.ctx)
         return final
+
+
+# what a run is: weights trained under one of these are meaningless under another (training settings may change)
+RUN_IDENTITY = ("seed", "data", "model")
+
+
+def _changes(old: Any, new: Any, at: str) -> list[tuple[str, Any, Any]]:
+    """The dotted paths where two JSON-like values differ, with the old and new value at each."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [c for k in sorted(set(old) | set(new), key=str)
+                for c in _changes(old.get(k), new.get(k), f"{at}.{k}" if at else str(k))]
+    return [] if old == new else [(at, old, new)]
+
+
+def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path) -> None:
+    """Resuming under other data, model or seed settings would load weights into a model they were not trained
+    for (or silently keep a finished run of other settings): refuse, naming each changed field."""
+    from gencoop.config import ConfigError
+
+    now = config.model_dump(mode="json")
+    changed = [c for key in RUN_IDENTITY for c in _changes(saved.get(key), now.get(key), key)]
+    if changed:
+        raise ConfigError(f"resuming {ckpt} (resume with the run's own settings, its config.json, or train into a "
+                          "new --out)",
+                          [(field, f"the run was trained with {old!r}, this config has {new!r}") for field, old, new
+                           in changed])
