@@ -16,6 +16,7 @@ included), summed over resumes.
 
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
     python benchmarks/tilting.py --data mnist5k fashion --jobs 6       # e.g. on a GPU
+    python benchmarks/tilting.py --data digits --bases flow --resume   # one base kind again
 """
 
 from __future__ import annotations
@@ -110,11 +111,11 @@ def table_rows(r: dict) -> list[str]:
     return lines
 
 
-def figure(data_name: str, out: Path, seed: int) -> None:
+def figure(data_name: str, out: Path, seed: int, bases: tuple[str, ...]) -> None:
     """2-D: data, then each model's samples; images: one grid row of 16 per model (data first). The models are
     loaded from their run folders (best weights when early stopping kept some)."""
     samples, data = {}, None
-    for kind in kinds(data_name):
+    for kind in bases:
         for label, folder in ((kind, kind), (f"{kind} + tilting", f"tilt-{kind}")):
             run = load_run(out / data_name / folder, which="auto")
             data = run.data
@@ -132,6 +133,8 @@ def figure(data_name: str, out: Path, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="+", default=["25gaussians", "swissroll", "digits"])
+    parser.add_argument("--bases", nargs="+", choices=["flow", "vae", "glf"],
+                        help="base kinds to run (default: all the paper tilts on each data set)")
     parser.add_argument("--base-steps", type=int, help="training steps of each base (default: its recipe's)")
     parser.add_argument("--tilt-steps", type=int, help="tilting steps (default: the tilt recipe's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -152,6 +155,15 @@ def main() -> None:
         parser.error(f"--jobs: at least 1; got {args.jobs}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
+
+    def bases(data: str) -> tuple[str, ...]:
+        return tuple(k for k in kinds(data) if not args.bases or k in args.bases)
+
+    work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
+             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set])
+            for d in args.data for k in bases(d)]
+    if not work:
+        parser.error(f"--bases {' '.join(args.bases)}: none of them is tilted on {' '.join(args.data)}")
     print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}"
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
@@ -161,9 +173,6 @@ def main() -> None:
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
           "tilt steps / wall (s) | tilt wall / base wall |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
-    work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
-             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set])
-            for d in args.data for k in kinds(d)]
     pool = None
     if args.jobs > 1:  # spawned workers: a fresh interpreter each, no forked torch thread pools
         pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -181,8 +190,8 @@ def main() -> None:
                 continue
             print("\n".join(table_rows(r)), flush=True)
             done[r["data"]] = done.get(r["data"], 0) + 1
-            if done[r["data"]] == len(kinds(r["data"])):
-                figure(r["data"], out, args.seed)
+            if done[r["data"]] == len(bases(r["data"])):
+                figure(r["data"], out, args.seed, bases(r["data"]))
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)  # on an interrupt, queued pipelines do not start
