@@ -11,7 +11,8 @@ Each (data set, base) pair is one pipeline, base then tilt. ``--jobs N`` runs N 
 processes of ``--threads`` threads each (on a GPU they share the device; small-batch chains leave it mostly idle);
 the table is printed in the same order either way. ``--resume`` continues the runs already in ``--out`` (a finished
 run is evaluated again, not retrained), so an interrupted benchmark loses at most a checkpoint interval; a tilt is
-resumed only when its base was kept, not trained on. Wall times are each run's training loop (its evaluations
+resumed only when its base was kept, not trained on, and a run trained under other settings (a recipe changed
+since) is trained anew. Wall times are each run's training loop (its evaluations
 included), summed over resumes.
 
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
@@ -33,7 +34,7 @@ import torch
 
 import gencoop
 from gencoop.config import load_run_config
-from gencoop.train import Trainer, build_data, load_run
+from gencoop.train import ResumeMismatch, Trainer, build_data, load_run
 from gencoop.train.evaluate import draw, evaluate, reference
 from gencoop.viz import plot_2d, save_image_grid
 
@@ -54,7 +55,12 @@ def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool 
     raw = {**gencoop.create("recipe", recipe), "seed": seed}
     config = load_run_config(raw, overrides, where=f"recipe {recipe!r}")
     found = resume and (out / "checkpoint.pt").exists()
-    trainer = Trainer(config, out, quiet=True, resume=found)
+    try:
+        trainer = Trainer(config, out, quiet=True, resume=found)
+    except ResumeMismatch as stale:  # the recipe changed since: this row must show the recipe as it is now
+        changed = ", ".join(field for field, _ in stale.problems)
+        print(f"# {out}: trained under other settings ({changed}); training it anew", file=sys.stderr, flush=True)
+        trainer = Trainer(config, out, quiet=True)
     trained = trainer.step < config.train.steps and not trainer.stopped_early
     if trained:
         trainer.fit()
@@ -111,11 +117,14 @@ def table_rows(r: dict) -> list[str]:
     return lines
 
 
-def figure(data_name: str, out: Path, seed: int, bases: tuple[str, ...]) -> None:
+def figure(data_name: str, out: Path, seed: int) -> None:
     """2-D: data, then each model's samples; images: one grid row of 16 per model (data first). The models are
-    loaded from their run folders (best weights when early stopping kept some)."""
+    loaded from their run folders (best weights when early stopping kept some); every base kind with a base and a
+    tilt run in ``out`` is drawn, whether this call ran it or not."""
     samples, data = {}, None
-    for kind in bases:
+    for kind in kinds(data_name):
+        if not all((out / data_name / folder / "config.json").exists() for folder in (kind, f"tilt-{kind}")):
+            continue
         for label, folder in ((kind, kind), (f"{kind} + tilting", f"tilt-{kind}")):
             run = load_run(out / data_name / folder, which="auto")
             data = run.data
@@ -191,7 +200,7 @@ def main() -> None:
             print("\n".join(table_rows(r)), flush=True)
             done[r["data"]] = done.get(r["data"], 0) + 1
             if done[r["data"]] == len(bases(r["data"])):
-                figure(r["data"], out, args.seed, bases(r["data"]))
+                figure(r["data"], out, args.seed)
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)  # on an interrupt, queued pipelines do not start

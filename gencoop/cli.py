@@ -65,16 +65,19 @@ def _fail(command: str, exc: BaseException) -> int:
 
 
 def _run_config(source: str, overrides: list[str]):
-    """A TOML file or a recipe name, with --set overrides, validated."""
+    """A TOML file, a run's config.json or a recipe name, with --set overrides, validated."""
     import tomllib
     from pathlib import Path
 
     from gencoop.config import load_run_config
 
     path = Path(source)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix in (".toml", ".json") or path.exists():
         if not path.exists():
             raise FileNotFoundError(f"no such config file: {source}")
+        if path.suffix == ".json":  # a run folder's config.json: its recipe is the run's name
+            raw = json.loads(path.read_text())
+            return load_run_config(raw, overrides, where=str(path)), str(raw.get("recipe") or path.parent.name)
         with open(path, "rb") as f:
             return load_run_config(tomllib.load(f), overrides, where=str(path)), path.stem
     return load_run_config(registry.create("recipe", source), overrides, where=f"recipe {source!r}"), source
@@ -303,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print a JSON list instead of tables")
 
     p = sub.add_parser("train", help="train a recipe or a TOML config into a run folder")
-    p.add_argument("config", help="recipe name (see `gencoop recipes`) or a .toml file")
+    p.add_argument("config", help="recipe name (see `gencoop recipes`), a .toml file or a run's config.json")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. train.steps=500")
     p.add_argument("--out", help="run folder (default: runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")

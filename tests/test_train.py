@@ -91,7 +91,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, model, how):
     assert steps == sorted(set(steps))  # lines after the checkpoint were trimmed, not duplicated
 
 
-def test_resuming_under_another_model_data_or_seed_is_refused_naming_the_fields(tmp_path):
+def test_resuming_under_another_model_data_or_seed_is_refused_naming_the_fields(tmp_path, capsys):
     Trainer(load_run_config(tiny(FLOW, steps=5)), tmp_path, quiet=True).fit()
     wider = {**FLOW, "flow": {**FLOW["flow"], "hidden": 32}}
     with pytest.raises(ConfigError, match=r"model\.flow\.hidden: the run was trained with 16, this config has 32"):
@@ -99,10 +99,15 @@ def test_resuming_under_another_model_data_or_seed_is_refused_naming_the_fields(
     with pytest.raises(ConfigError, match=r"(?s)own settings.*seed: .* 1, .* 2\n.*data\.n: .* 2000, .* 500$"):
         Trainer(load_run_config({**tiny(FLOW, steps=10), "seed": 2, "data": {"name": "8gaussians", "n": 500}}),
                 tmp_path, resume=True, quiet=True)
+    # a setting the run did not record (added since) may be set now, e.g. to keep the behaviour it was trained with
+    unrecorded = {**FLOW, "flow": {**FLOW["flow"], "activation": "relu"}}
+    assert Trainer(load_run_config(tiny(unrecorded, steps=10)), tmp_path, resume=True, quiet=True).step == 5
     longer = Trainer(load_run_config(tiny(FLOW, steps=10, log_every=1)), tmp_path, resume=True, quiet=True)
     assert longer.step == 5  # training settings may change: more steps, another cadence
-    longer.fit()
-    assert longer.step == 10
+    # the way the refusal points to: the run's own config.json, with training settings changed on the command line
+    assert main(["train", str(tmp_path / "config.json"), "--set", "train.steps=8", "--out", str(tmp_path),
+                 "--resume", "--quiet"]) == 0
+    assert load_run(tmp_path).step == 8
 
 
 def test_an_interrupted_cli_run_prints_the_command_that_resumes_it(tmp_path, monkeypatch, capsys):
@@ -359,3 +364,22 @@ def test_config_error_survives_pickling():
         load_run_config(tiny(FLOW), ["train.stepz=3"])
     again = pickle.loads(pickle.dumps(caught.value))
     assert again.problems == caught.value.problems and str(again) == str(caught.value)
+
+
+def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsys):
+    """benchmarks/tilting.py --resume keeps a finished run of the recipe as it is, retrains one of other settings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tilting_benchmark", Path(__file__).parents[1] / "benchmarks" /
+                                                  "tilting.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    quick = ["train.steps=2", "train.batch_size=32", "eval.samples=50", "eval.batch_size=50"]
+    out = tmp_path / "vae"
+    first, _, trained = bench.train("vae-25gaussians", out, 0, quick, resume=True)
+    assert trained and first.step == 2
+    _, _, trained = bench.train("vae-25gaussians", out, 0, quick, resume=True)
+    assert not trained  # finished under the same settings: evaluated again, not retrained
+    _, _, trained = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3"], resume=True)
+    assert trained and "trained under other settings (model.sigma)" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["model"]["sigma"] == 0.3

@@ -1,6 +1,6 @@
 """Training harness: the trainer, checkpoints, runs on disk, evaluation and data-parallel helpers."""
 
 from gencoop.train.runs import Run, build_data, build_model, load_run
-from gencoop.train.trainer import Trainer
+from gencoop.train.trainer import ResumeMismatch, Trainer
 
-__all__ = ["Run", "Trainer", "build_data", "build_model", "load_run"]
+__all__ = ["ResumeMismatch", "Run", "Trainer", "build_data", "build_model", "load_run"]

@@ -18,13 +18,23 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
-from gencoop.config import RunConfig
+from gencoop.config import ConfigError, RunConfig
 from gencoop.models.base import Model
 from gencoop.train import checkpoint, distributed
 from gencoop.train.evaluate import draw, evaluate, model_log_density, write_picture
 from gencoop.train.runs import build_data, build_model, resolve_device
 
 Callback = Callable[["Trainer", int, dict[str, float]], None]
+
+# What a run is: resuming under other values of these would load weights into a model they were not trained for
+# (the model section includes its sampler and the other settings of its losses). Training settings may change.
+RUN_IDENTITY = ("seed", "data", "model")
+# ... except a tilt's base run folder, which may move (the tilt's checkpoint holds its own copy of the base's weights)
+RESUME_MAY_CHANGE = frozenset({"model.base"})
+
+
+class ResumeMismatch(ConfigError):
+    """Resuming a run under other seed, data or model settings than it was trained with (``problems`` name them)."""
 
 
 class BatchStream:
@@ -73,8 +83,6 @@ class Trainer:
         self.groups = self.model.parameter_groups()
         unknown = sorted(set(t.groups) - set(self.groups))
         if unknown:
-            from gencoop.config import ConfigError
-
             raise ConfigError("train.groups", [(f"train.groups.{g}", f"no such parameter group; this model has: "
                                                 f"{', '.join(self.groups)}") for g in unknown])
         self.optimizers = {g: self._optimizer(g, ps) for g, ps in self.groups.items()}
@@ -322,27 +330,22 @@ class Trainer:
         return final
 
 
-# what a run is: weights trained under one of these are meaningless under another (training settings may change)
-RUN_IDENTITY = ("seed", "data", "model")
-
-
 def _changes(old: Any, new: Any, at: str) -> list[tuple[str, Any, Any]]:
-    """The dotted paths where two JSON-like values differ, with the old and new value at each."""
+    """The dotted paths where two JSON-like values differ, with the old and new value at each. A key the old value
+    lacks was not recorded then (a setting added since, e.g. set now to keep the old behaviour): not compared."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [c for k in sorted(set(old) | set(new), key=str)
-                for c in _changes(old.get(k), new.get(k), f"{at}.{k}" if at else str(k))]
+        return [c for k in sorted(old, key=str) if f"{at}.{k}" not in RESUME_MAY_CHANGE
+                for c in _changes(old[k], new.get(k), f"{at}.{k}" if at else str(k))]
     return [] if old == new else [(at, old, new)]
 
 
 def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path) -> None:
     """Resuming under other data, model or seed settings would load weights into a model they were not trained
-    for (or silently keep a finished run of other settings): refuse, naming each changed field."""
-    from gencoop.config import ConfigError
-
+    for (or silently keep a finished run of other settings): refuse, naming each changed field (``RUN_IDENTITY``)."""
     now = config.model_dump(mode="json")
     changed = [c for key in RUN_IDENTITY for c in _changes(saved.get(key), now.get(key), key)]
     if changed:
-        raise ConfigError(f"resuming {ckpt} (resume with the run's own settings, its config.json, or train into a "
-                          "new --out)",
+        raise ResumeMismatch(f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json "
+                          "--out RUN --resume`, or train into a new --out)",
                           [(field, f"the run was trained with {old!r}, this config has {new!r}") for field, old, new
                            in changed])
