@@ -96,7 +96,8 @@ def figure(runs: dict[str, Trainer], data: str, path: Path, seed: int) -> None:
     if first.event_shape == (2,):
         plot_2d({"data": reference(first, 2000, seed), **samples}, path)
     else:
-        save_image_grid(first.to_data_units(torch.cat([reference(first, 16, seed), *samples.values()])), path, nrow=16)
+        save_image_grid(first.to_data_units(torch.cat([reference(first, 16, seed), *samples.values()])), path, nrow=16,
+                        row_labels=["data", *samples])
 
 
 def main() -> None:

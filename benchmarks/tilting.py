@@ -39,6 +39,7 @@ from gencoop.train.evaluate import draw, evaluate, reference
 from gencoop.viz import plot_2d, save_image_grid
 
 TOYS = ("25gaussians", "swissroll")
+TITLES = {"flow": "Glow", "vae": "VAE", "glf": "GLF"}
 
 
 def kinds(data: str) -> tuple[str, ...]:
@@ -125,7 +126,8 @@ def figure(data_name: str, out: Path, seed: int) -> None:
     for kind in kinds(data_name):
         if not all((out / data_name / folder / "config.json").exists() for folder in (kind, f"tilt-{kind}")):
             continue
-        for label, folder in ((kind, kind), (f"{kind} + tilting", f"tilt-{kind}")):
+        title = TITLES[kind]
+        for label, folder in ((title, kind), (f"{title} + tilting", f"tilt-{kind}")):
             run = load_run(out / data_name / folder, which="auto")
             data = run.data
             torch.manual_seed(seed)
@@ -136,7 +138,7 @@ def figure(data_name: str, out: Path, seed: int) -> None:
         plot_2d({f"data ({data_name})": ref, **samples}, path, lim=float(ref.abs().max()) * 1.2)
     else:
         rows = torch.cat([reference(data, 16, seed), *samples.values()])
-        save_image_grid(data.to_data_units(rows), path, nrow=16)
+        save_image_grid(data.to_data_units(rows), path, nrow=16, row_labels=["data", *samples])
 
 
 def main() -> None:

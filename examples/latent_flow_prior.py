@@ -68,8 +68,9 @@ def main() -> None:
     print(f"held-out reconstruction MSE {float((rec - x).square().mean()):.4f}, "
           f"inpainting MSE on the hidden pixels {float(((filled - x) * (1 - mask)).square().sum() / (16 * 16)):.4f}")
     rows = torch.cat([x, rec, x * mask - (1 - mask), filled, model.sample(16)])
-    save_image_grid(test.to_data_units(rows), args.out, nrow=16)
-    print(f"wrote {args.out} (rows: data, reconstructions, masked, completions, samples)")
+    save_image_grid(test.to_data_units(rows), args.out, nrow=16,
+                    row_labels=["data", "reconstructed", "masked", "completed", "samples"])
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -185,13 +185,13 @@ def _task_inputs(args: argparse.Namespace, method: str):
 
 
 def _save_rows(rows: list, data, path: str, titles: list[str]) -> None:
-    """Images: one grid row per tensor in ``rows``; 2-D events: one scatter panel per row."""
+    """Images: one grid row per tensor in ``rows``, titled on the left; 2-D events: one scatter panel per row."""
     import torch
 
     from gencoop.viz import plot_2d, save_image_grid
 
     if len(data.event_shape) == 3:
-        save_image_grid(data.to_data_units(torch.cat(rows)), path, nrow=len(rows[0]))
+        save_image_grid(data.to_data_units(torch.cat(rows)), path, nrow=len(rows[0]), row_labels=titles)
     else:
         plot_2d(dict(zip(titles, rows)), path)
 
@@ -216,7 +216,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     mask[..., h // 4: h - h // 4, w // 4: w - w // 4] = 0  # hide the centre square
     completions = fn(x, mask, n_init=args.inits, **kw)
     masked = x * mask + (1 - mask) * 0.0
-    _save_rows([masked, *completions, x], data, args.output, [])
+    _save_rows([masked, *completions, x], data, args.output,
+               ["masked", *(f"completion {i + 1}" for i in range(len(completions))), "original"])
     err = float(((completions.mean(0) - x) * (1 - mask)).square().sum() / ((1 - mask).sum() * len(x)))
     print(f"inpainting MSE on the hidden pixels {err:.5f}; wrote {args.output} "
           f"(rows: masked input, {args.inits} completions, original)")
@@ -247,7 +248,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         raise ValueError("--fraction/--size: the occlusion hides no pixel; raise it")
     err = float(((recovered - clean).square() * hidden).sum() / hidden.sum())
     if len(data.event_shape) == 3:
-        _save_rows([clean * mask - hidden, recovered, clean], data, args.output, [])  # hidden pixels shown black
+        _save_rows([clean * mask - hidden, recovered, clean], data, args.output,  # hidden pixels shown black
+                   ["occluded", "recovered", "original"])
         rows = "rows: occluded input (hidden pixels black), recovery, original"
     else:
         _save_rows([recovered, clean], data, args.output, ["recovered", "original"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import matplotlib
 
@@ -56,11 +56,13 @@ def _save_square_panels(fig, axes, lim: float, path: str | Path) -> Path:
     return path
 
 
-def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, pad: int = 1) -> Path:
-    """Tile images ``(N, C, H, W)`` in data units [0, 1] into one PNG (C = 1 grey, C = 3 RGB)."""
+def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, pad: int = 1,
+                    row_labels: Sequence[str] | None = None) -> Path:
+    """Tile images ``(N, C, H, W)`` in data units [0, 1] into one PNG (C = 1 grey, C = 3 RGB), ``nrow`` to a row;
+    ``row_labels`` (one per row) are written in a margin on the left."""
     import math
 
-    from PIL import Image
+    from PIL import Image, ImageDraw, ImageFont
 
     x = images.detach().float().clamp(0, 1).cpu()
     n, c, h, w = x.shape
@@ -75,6 +77,18 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
     scale = max(1, 256 // max(img.size), 32 // max(h, w))  # small grids, and tiles under 32 px, are enlarged
     if scale > 1:
         img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
+    if row_labels is not None:
+        if len(row_labels) != ncol:
+            raise ValueError(f"row_labels: one label per row of the grid ({ncol} rows), got {len(row_labels)}")
+        font = ImageFont.load_default()
+        width = max(int(font.getlength(label)) for label in row_labels) + 12
+        labelled = Image.new(img.mode, (img.size[0] + width, img.size[1]), 255 if c == 1 else (255, 255, 255))
+        labelled.paste(img, (width, 0))
+        draw = ImageDraw.Draw(labelled)
+        for r, label in enumerate(row_labels):
+            centre = (pad + r * (h + pad) + h / 2) * scale
+            draw.text((width - 6, centre), label, fill=0 if c == 1 else (0, 0, 0), font=font, anchor="rm")
+        img = labelled
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

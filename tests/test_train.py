@@ -356,6 +356,21 @@ def test_image_grids_enlarge_small_tiles(tmp_path):
     assert Image.open(big).size == (2 * 65 + 1, 2 * 65 + 1)  # already large: left as drawn
 
 
+def test_image_grid_rows_can_be_labelled_on_the_left(tmp_path):
+    from PIL import Image
+
+    from gencoop.viz import save_image_grid
+
+    images = torch.rand(3 * 4, 1, 8, 8)
+    plain = Image.open(save_image_grid(images, tmp_path / "plain.png", nrow=4))
+    labelled = Image.open(save_image_grid(images, tmp_path / "labelled.png", nrow=4, row_labels=["data", "a", "b"]))
+    assert labelled.size[1] == plain.size[1] and labelled.size[0] > plain.size[0] + 20
+    margin = np.asarray(labelled)[:, : labelled.size[0] - plain.size[0]]
+    assert (margin < 128).any()  # the labels are drawn in the margin
+    with pytest.raises(ValueError, match="row_labels: one label per row of the grid \\(3 rows\\), got 2"):
+        save_image_grid(images, tmp_path / "bad.png", nrow=4, row_labels=["data", "a"])
+
+
 def test_config_error_survives_pickling():
     """A worker process (benchmarks/tilting.py --jobs) hands its ConfigError back to the parent pickled."""
     import pickle
