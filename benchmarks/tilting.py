@@ -72,7 +72,8 @@ def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool 
 
 
 def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | None, tilt_steps: int | None,
-             resume: bool, reuse_bases: bool, threads: int, base_set: list[str], tilt_set: list[str]) -> dict:
+             resume: bool, reuse_bases: bool, threads: int, base_set: list[str], tilt_set: list[str],
+             tilt_scale: float = 1.0) -> dict:
     """Train the base ``{kind}-{data_name}``, then tilt it; the numbers of one table row (picklable: a worker
     process runs this)."""
     torch.set_num_threads(threads)
@@ -80,6 +81,8 @@ def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | N
     steps = [f"train.steps={base_steps}"] if base_steps else []
     base, base_m, base_trained = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *base_set],
                                        resume or reuse_bases)
+    if tilt_steps is None and tilt_scale != 1.0:
+        tilt_steps = round(gencoop.create("recipe", f"tilt-{kind}-{data_name}")["train"]["steps"] * tilt_scale)
     tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *tilt_set]
     # a tilt holds a copy of its frozen base: resume it only on the base it was trained on (one kept, not retrained)
     tilt, tilt_m, _ = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume and not base_trained)
@@ -148,6 +151,8 @@ def main() -> None:
                         help="base kinds to run (default: all the paper tilts on each data set)")
     parser.add_argument("--base-steps", type=int, help="training steps of each base (default: its recipe's)")
     parser.add_argument("--tilt-steps", type=int, help="tilting steps (default: the tilt recipe's)")
+    parser.add_argument("--tilt-steps-scale", type=float, default=1.0, metavar="F",
+                        help="each tilt recipe's steps × F (e.g. 2 with half its batch: the same number of samples)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse-bases", action="store_true", help="keep base runs already finished in --out")
     parser.add_argument("--resume", action="store_true",
@@ -164,6 +169,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1; got {args.jobs}")
+    if not args.tilt_steps_scale > 0:
+        parser.error(f"--tilt-steps-scale: a factor > 0; got {args.tilt_steps_scale}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
 
@@ -171,14 +178,15 @@ def main() -> None:
         return tuple(k for k in kinds(data) if not args.bases or k in args.bases)
 
     work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
-             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set])
+             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set], args.tilt_steps_scale)
             for d in args.data for k in bases(d)]
     if not work:
         parser.error(f"--bases {' '.join(args.bases)}: none of them is tilted on {' '.join(args.data)}")
     print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}"
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
-          f"{args.tilt_steps or 'per recipe (early stopping on)'}"
+          f"{args.tilt_steps or 'per recipe' + (f' × {args.tilt_steps_scale:g}' if args.tilt_steps_scale != 1 else '')}"
+          " (early stopping on)"
           + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
                     (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
