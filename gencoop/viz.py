@@ -81,13 +81,16 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
         if len(row_labels) != ncol:
             raise ValueError(f"row_labels: one label per row of the grid ({ncol} rows), got {len(row_labels)}")
         font = ImageFont.load_default()
-        width = max(int(font.getlength(label)) for label in row_labels) + 12
+        draw = ImageDraw.Draw(img)
+        boxes = [draw.textbbox((0, 0), label, font=font) for label in row_labels]  # bitmap or FreeType font alike
+        width = max(box[2] for box in boxes) + 12
         labelled = Image.new(img.mode, (img.size[0] + width, img.size[1]), 255 if c == 1 else (255, 255, 255))
         labelled.paste(img, (width, 0))
         draw = ImageDraw.Draw(labelled)
-        for r, label in enumerate(row_labels):
+        for r, (label, box) in enumerate(zip(row_labels, boxes)):  # right-aligned, centred on the row
             centre = (pad + r * (h + pad) + h / 2) * scale
-            draw.text((width - 6, centre), label, fill=0 if c == 1 else (0, 0, 0), font=font, anchor="rm")
+            draw.text((width - 6 - box[2], centre - (box[1] + box[3]) / 2), label, fill=0 if c == 1 else (0, 0, 0),
+                      font=font)
         img = labelled
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
