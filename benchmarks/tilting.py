@@ -12,8 +12,7 @@ processes of ``--threads`` threads each (on a GPU they share the device; small-b
 the table is printed in the same order either way. ``--resume`` continues the runs already in ``--out`` (a finished
 run is evaluated again, not retrained), so an interrupted benchmark loses at most a checkpoint interval; a tilt is
 resumed only when its base was kept, not trained on, and a run trained under other settings (a recipe changed
-since) is trained anew. Wall times are each run's training loop (its evaluations
-included), summed over resumes.
+since) is trained anew. Wall times are each run's training loop (its evaluations included), summed over resumes.
 
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
     python benchmarks/tilting.py --data mnist5k fashion --jobs 6       # e.g. on a GPU

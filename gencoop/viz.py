@@ -68,6 +68,8 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
     n, c, h, w = x.shape
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
     ncol = int(math.ceil(n / nrow))
+    if row_labels is not None and len(row_labels) != ncol:
+        raise ValueError(f"row_labels: one label per row of the grid ({ncol} rows), got {len(row_labels)}")
     grid = torch.ones(c, ncol * (h + pad) + pad, nrow * (w + pad) + pad)
     for i in range(n):
         r, q = divmod(i, nrow)
@@ -78,8 +80,6 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, p
     if scale > 1:
         img = img.resize((img.size[0] * scale, img.size[1] * scale), Image.NEAREST)
     if row_labels is not None:
-        if len(row_labels) != ncol:
-            raise ValueError(f"row_labels: one label per row of the grid ({ncol} rows), got {len(row_labels)}")
         font = ImageFont.load_default()
         draw = ImageDraw.Draw(img)
         boxes = [draw.textbbox((0, 0), label, font=font) for label in row_labels]  # bitmap or FreeType font alike

@@ -70,7 +70,8 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             samples = draw(model, settings.samples, settings.batch_size)
-            ref = reference(data, settings.samples, seed)
+            held_out = reference_indices(data, settings.samples, seed)
+            ref = data.x[held_out]
             out: dict[str, float] = {}
             if data.scale == "images":
                 # FD reads pixels clipped to the data range, [-1, 1], as a picture (or an 8-bit FID pipeline) shows
@@ -95,8 +96,8 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
 
                     out["fid"] = inception_fid(samples, ref, settings.inception)
             with torch.no_grad():  # dequantised when the model was trained on dequantised pixels (a density's NLL)
-                held_out = reference_indices(data, min(settings.batch_size, settings.samples), seed)
-                x = data.batch(held_out, generator=torch.Generator().manual_seed(seed)).to(device)
+                x = data.batch(held_out[: settings.batch_size], generator=torch.Generator().manual_seed(seed))
+                x = x.to(device)
                 out.update(model.metrics(x))
                 if data.dequantize and "nll" in out:
                     out["bits_per_dim"] = levels_bits_per_dim(out["nll"], data)

@@ -331,11 +331,13 @@ class Trainer:
 
 
 def _changes(old: Any, new: Any, at: str) -> list[tuple[str, Any, Any]]:
-    """The dotted paths where two JSON-like values differ, with the old and new value at each. A key the old value
-    lacks was not recorded then (a setting added since, e.g. set now to keep the old behaviour): not compared."""
+    """The dotted paths under ``at`` where two JSON-like values differ, with the old and new value at each. A key the
+    old value lacks was not recorded then (a setting added since, e.g. set now to keep the old behaviour): not
+    compared."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [c for k in sorted(old, key=str) if f"{at}.{k}" not in RESUME_MAY_CHANGE
-                for c in _changes(old[k], new.get(k), f"{at}.{k}" if at else str(k))]
+        paths = {k: f"{at}.{k}" for k in sorted(old, key=str)}
+        return [c for k, path in paths.items() if path not in RESUME_MAY_CHANGE
+                for c in _changes(old[k], new.get(k), path)]
     return [] if old == new else [(at, old, new)]
 
 
@@ -345,7 +347,7 @@ def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path) -> No
     now = config.model_dump(mode="json")
     changed = [c for key in RUN_IDENTITY for c in _changes(saved.get(key), now.get(key), key)]
     if changed:
-        raise ResumeMismatch(f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json "
-                          "--out RUN --resume`, or train into a new --out)",
-                          [(field, f"the run was trained with {old!r}, this config has {new!r}") for field, old, new
-                           in changed])
+        raise ResumeMismatch(
+            f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json --out RUN "
+            "--resume`, or train into a new --out)",
+            [(field, f"the run was trained with {old!r}, this config has {new!r}") for field, old, new in changed])
