@@ -2,14 +2,18 @@
 
 The floor is K bare energy-gradient evaluations (forward + backward w.r.t. x only, parameters frozen): no sampler
 can do K Langevin steps with less. "noise 0" runs the same sampler without noise: the difference between the two
-gencoop columns is the cost of drawing the Gaussian noise (B·D·K numbers), which the floor does not include.
+gencoop columns is what drawing the Gaussian noise (B·D·K numbers, which the floor does not include) costs in wall
+time.
 "naive" is a loop in the style of published reference code (a fresh ``requires_grad`` tensor, the energy's
 parameters left trainable, ``randn_like`` noise every step). On a GPU, "fused" is the Triton + CUDA-graph backend
 (float32; image states channels-last) and "fused, bf16" the same with ``precision="bfloat16"`` (ℓ and ∇ℓ under
 autocast); "eager / fused" is the speed-up over the eager loop. Convolutions use torch's default (cuDNN's heuristic
 algorithm choice) unless ``--cudnn-benchmark`` lets cuDNN time its algorithms, for every column alike.
 Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
-``--repeats`` interleaved rounds after one warm-up, and each time as a multiple of the floor.
+interleaved rounds after one warm-up (``--repeats`` of them, more for fast rows: until the floor has run
+``--min-seconds``; "rounds" says how many), and each time as a multiple of the floor. On a CPU with a core that
+torch's threads leave idle, gencoop draws the noise on a helper thread (``Langevin(prefetch_noise=None)``, the
+default); ``--threads`` set to the core count leaves no core idle, and the draw is inline.
 
     python benchmarks/sampler_speed.py                # CPU, 1 thread (stated in the output)
     python benchmarks/sampler_speed.py --threads 2
@@ -19,6 +23,7 @@ Every sampler runs K steps of the same energy from the same start; the table rep
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -30,6 +35,7 @@ import torch
 import gencoop
 from gencoop.samplers.common import frozen_parameters
 from gencoop.samplers.langevin import Langevin
+from gencoop.samplers.noise import spare_core
 
 STEP = 0.01
 
@@ -39,22 +45,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def timed_rounds(methods: dict[str, Callable[[], object]], device: torch.device, repeats: int
-                 ) -> dict[str, tuple[float, float]]:
+def timed_rounds(methods: dict[str, Callable[[], object]], device: torch.device, repeats: int,
+                 min_seconds: float = 0.0) -> tuple[dict[str, tuple[float, float]], int]:
     """Best time of each method and its ratio to the best floor time (timeit's convention: on a shared machine
-    the minimum is the cost, the rest is interference). The methods are interleaved round by round so that drift
-    in machine speed hits all of them alike; one warm-up round first (compilation, graph capture)."""
+    the minimum is the cost, the rest is interference), and the number of rounds. The methods are interleaved
+    round by round so that drift in machine speed hits all of them alike; one warm-up round first (compilation,
+    graph capture). Rounds: ``repeats``, or more for fast rows, until the floor has run ``min_seconds`` in all."""
     times: dict[str, list[float]] = {k: [] for k in methods}
-    for r in range(repeats + 1):
+    rounds, r = repeats, 0
+    while r <= rounds:
         for key, fn in methods.items():
             _sync(device)
             t0 = time.perf_counter()
             fn()
             _sync(device)
-            if r:
-                times[key].append(time.perf_counter() - t0)
+            times[key].append(time.perf_counter() - t0)
+        if r == 0:  # after the warm-up round: how many rounds fill min_seconds
+            rounds = max(repeats, math.ceil(min_seconds / max(times["floor"][0], 1e-9)))
+            times = {k: [] for k in methods}
+        r += 1
     floor = min(times["floor"])
-    return {k: (min(v), min(v) / floor) for k, v in times.items()}
+    return {k: (min(v), min(v) / floor) for k, v in times.items()}, rounds
 
 
 def floor_loop(energy, x0: torch.Tensor, steps: int) -> torch.Tensor:
@@ -127,7 +138,9 @@ def main() -> None:
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ALLOCATOR_ENV})
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=7, help="at least this many timed rounds per row (default 7)")
+    parser.add_argument("--min-seconds", type=float, default=3.0,
+                        help="more rounds for fast rows, until the floor has run this long in all (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["all", "cpu", "cuda"], default="all",
                         help="which devices get rows (default: CPU, plus CUDA when available)")
@@ -142,15 +155,18 @@ def main() -> None:
     devices = [torch.device(d) for d in ("cpu", "cuda") if args.device in (d, "all")]
     devices = [d for d in devices if d.type == "cpu" or torch.cuda.is_available()]
     ebm = torchebm_loop()
+    noise_where = "on a helper thread" if spare_core() else "inline"
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} CPU thread(s), seed {args.seed}, best of {args.repeats} interleaved rounds, step size {STEP}, "
-          f"malloc: {'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
+          f"{args.threads} CPU thread(s) of {os.cpu_count()} cores (CPU noise drawn {noise_where}), seed {args.seed}, "
+          f"best of ≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row, "
+          f"step size {STEP}, malloc: "
+          f"{'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if any(d.type == "cuda" for d in devices):
         print(f"# GPU: {torch.cuda.get_device_name()}; cudnn.benchmark {'on' if args.cudnn_benchmark else 'off'} "
               "for every column")
-    print("| device | energy | batch | steps | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
+    print("| device | energy | batch | steps | rounds | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
           "eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
-    print("|" + " --- |" * 13)
+    print("|" + " --- |" * 14)
     for device in devices:
         for name, energy, shape, step_list in cases(device):
             torch.manual_seed(args.seed)
@@ -171,7 +187,7 @@ def main() -> None:
                     methods["fused16"] = lambda: half.sample(lambda v: -energy(v), x0)
                 if ebm is not None:
                     methods["torchebm"] = lambda: ebm(energy, x0, steps)
-                row = timed_rounds(methods, device, args.repeats)
+                row, rounds = timed_rounds(methods, device, args.repeats, args.min_seconds)
 
                 def cell(key: str) -> str:
                     return f"{row[key][0] * 1e3:.1f} ({row[key][1]:.3f}×)" if key in row else "—"
@@ -179,7 +195,7 @@ def main() -> None:
                 def speedup(key: str) -> str:
                     return f"{row['eager'][0] / row[key][0]:.2f}×" if key in row else "—"
 
-                print(f"| {device.type} | {name} | {shape[0]} | {steps} | {row['floor'][0] * 1e3:.1f} | "
+                print(f"| {device.type} | {name} | {shape[0]} | {steps} | {rounds} | {row['floor'][0] * 1e3:.1f} | "
                       f"{cell('eager')} | {cell('eager0')} | {cell('fused')} | {speedup('fused')} | "
                       f"{cell('fused16')} | {speedup('fused16')} | {cell('naive')} | "
                       f"{cell('torchebm') if ebm else 'not installed'} |", flush=True)

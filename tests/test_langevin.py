@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import gencoop
+from gencoop.samplers import noise as noise_module
 from gencoop.samplers.langevin import Langevin
 
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
@@ -25,11 +26,46 @@ def _moments(sampler, steps, n=4000, seed=0):
 def test_one_step_is_the_documented_update():
     s, noise = 0.3, 0.7
     x0 = torch.randn(5, 2, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(3)
-    x1 = Langevin(step_size=s, noise=noise).sample(gaussian_log_density, x0, steps=1, generator=gen)
-    eps = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    eps = torch.randn(1, 5, 2, dtype=torch.float64)
+    x1 = Langevin(step_size=s, noise=noise).run(gaussian_log_density, x0, steps=1, noise=eps).x
     grad = -(x0 - MEAN) @ PREC
-    torch.testing.assert_close(x1, x0 + 0.5 * s**2 * grad + noise * s * eps)
+    torch.testing.assert_close(x1, x0 + 0.5 * s**2 * grad + noise * s * eps[0])
+
+
+def test_drawn_noise_is_standard_normal_and_independent_across_steps():
+    # log-density 0: the chain is x0 + s·Σε, so the increments are the drawn noise itself
+    s, steps = 0.5, 6
+    traj = Langevin(step_size=s).run(lambda x: x.sum(-1) * 0, torch.zeros(20000, 3), steps=steps,
+                                     return_trajectory=1, generator=torch.Generator().manual_seed(0)).trajectory
+    eps = (traj[1:] - traj[:-1]) / s  # (steps, B, 3)
+    flat = eps.permute(1, 0, 2).reshape(20000, -1)  # one row per chain: 18 coordinates
+    torch.testing.assert_close(flat.mean(0), torch.zeros(18), atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(flat.T), torch.eye(18), atol=0.04, rtol=0)
+
+
+def test_noise_drawn_ahead_on_a_helper_thread_changes_nothing(monkeypatch):
+    monkeypatch.setattr(noise_module, "CHUNK_ELEMENTS", 30)  # chunks of 3 steps of 5×2: 3, 3, 1 for 7 steps
+    x0 = torch.randn(5, 2, dtype=torch.float64)
+    runs = [Langevin(steps=7, prefetch_noise=p).sample(gaussian_log_density, x0,
+                                                       generator=torch.Generator().manual_seed(4))
+            for p in (False, True)]
+    assert torch.equal(*runs)
+    stream = noise_module.NoiseStream(x0, 7, torch.Generator().manual_seed(4), prefetch=True)
+    assert stream.prefetch and stream.chunk == 3 and len(list(stream)) == 7
+
+
+def test_a_log_density_drawing_from_torchs_generator_keeps_runs_reproducible():
+    # the noise has a generator of its own: draws made meanwhile by ℓ (dropout, say) cannot reorder it
+    def log_density(x):
+        torch.rand(3)
+        return gaussian_log_density(x)
+
+    x0 = torch.randn(8, 2, dtype=torch.float64)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(11)
+        runs.append(Langevin(steps=20, prefetch_noise=True).sample(log_density, x0))
+    assert torch.equal(*runs)
 
 
 def test_ula_small_step_matches_stationary_moments():
@@ -79,6 +115,21 @@ def test_no_gradient_left_on_parameters_and_flags_restored():
     assert all(not any(flags) for flags in seen)  # no parameter graph is recorded while sampling
     assert [p.requires_grad for p in energy.parameters()] == [False, True, True, True]
     assert all(p.grad is None for p in energy.parameters())
+
+
+GLOBAL_ENERGY = gencoop.create("energy", "mlp", dim=2, hidden=(8,))
+
+
+def test_parameters_reached_through_a_module_level_name_are_frozen_too():
+    seen = []
+
+    def log_density(v):  # reads the energy as a global, as a script's `lambda v: -energy(v)` does
+        seen.append(any(p.requires_grad for p in GLOBAL_ENERGY.parameters()))
+        return -GLOBAL_ENERGY(v)
+
+    Langevin(steps=3).sample(log_density, torch.randn(4, 2))
+    assert seen and not any(seen)
+    assert all(p.requires_grad and p.grad is None for p in GLOBAL_ENERGY.parameters())
 
 
 def test_flags_restored_when_sampling_fails():

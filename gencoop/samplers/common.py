@@ -43,7 +43,7 @@ def records_trajectory(sampler: Any) -> bool:
 
 def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:
     """The nn.Modules a log-density callable reaches: itself, a bound method's owner, ``functools.partial``
-    arguments and closure cells (nested ``depth`` levels)."""
+    arguments, closure cells and the module-level names its code reads (nested ``depth`` levels)."""
     found: dict[int, nn.Module] = {}
 
     def visit(obj: Any, level: int) -> None:
@@ -63,6 +63,9 @@ def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:
                 visit(cell.cell_contents, level + 1)
             except ValueError:  # empty cell
                 pass
+        code, names = getattr(func, "__code__", None), getattr(func, "__globals__", {})
+        for name in code.co_names if code is not None else ():  # e.g. `lambda x: -energy(x)` at module level
+            visit(names.get(name), level + 1)
 
     visit(fn, 0)
     return list(found.values())

@@ -29,8 +29,7 @@ from torch import Tensor
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import LogDensity, Sampler
 from gencoop.samplers.common import frozen_parameters, value_and_grad
-
-NOISE_CHUNK_ELEMENTS = 1 << 22  # draw the noise of several steps in one call, up to 4M elements (16 MB fp32)
+from gencoop.samplers.noise import NoiseStream
 
 
 @dataclass
@@ -55,7 +54,8 @@ class Langevin(Sampler):
     ``precision="bfloat16"`` evaluates ℓ and ∇ℓ under ``torch.autocast`` (tensor cores on a GPU; the gradient
     drives a noisy chain, so its rounding is far below the injected noise); the chain itself stays in x's dtype.
     The fused CUDA backend hands 4-D states to the log-density channels-last: reshape them with ``reshape``, not
-    ``view``.
+    ``view``. ``prefetch_noise`` draws the eager loop's noise on a helper thread (:mod:`gencoop.samplers.noise`);
+    the default, None, does so on a CPU when torch's threads leave a core idle. It never changes the result.
     """
 
     def __init__(
@@ -72,6 +72,7 @@ class Langevin(Sampler):
         backend: Literal["auto", "eager", "fused"] = "auto",
         cuda_graph: bool = True,
         precision: Literal["float32", "bfloat16"] = "float32",
+        prefetch_noise: bool | None = None,
     ):
         super().__init__()
         if bounds is not None and not bounds[0] < bounds[1]:
@@ -90,7 +91,7 @@ class Langevin(Sampler):
         self.clip, self.bounds, self.metropolis = clip, bounds, metropolis
         self.schedule, self.final_step_size = schedule, final_step_size
         self.on_nonfinite, self.backend, self.cuda_graph = on_nonfinite, backend, cuda_graph
-        self.precision = precision
+        self.precision, self.prefetch_noise = precision, prefetch_noise
         # ℓ and ∇ℓ under autocast when not float32; the chain state, drift and noise stay in x's dtype
         self.autocast = None if precision == "float32" else getattr(torch, precision)
 
@@ -171,7 +172,8 @@ class Langevin(Sampler):
         sizes = self.step_sizes(steps)
         noise = None
         if self.noise > 0:
-            noise = iter(given_noise) if given_noise is not None else _NoiseStream(x, steps, generator)
+            drawn = NoiseStream(x, steps, generator, self.prefetch_noise) if given_noise is None else given_noise
+            noise = iter(drawn)
         lp, grad = value_and_grad(log_density, x, differentiable, self.autocast)
         start = (x, lp, grad)  # where "reset" sends a chain back to
         lps = [lp]  # per-step log-densities: the non-finite check costs nothing per step
@@ -253,29 +255,6 @@ def mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma:
     mask = accept.view(-1, *([1] * (x.dim() - 1)))
     return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
             torch.where(mask, grad_new, grad), accept)
-
-
-class _NoiseStream:
-    """Standard-normal noise for each step, drawn a chunk of steps per call (fewer small kernel launches)."""
-
-    def __init__(self, like: Tensor, steps: int, generator: torch.Generator | None):
-        self.like, self.generator, self.left = like, generator, steps
-        self.chunk = max(1, min(steps, NOISE_CHUNK_ELEMENTS // max(like.numel(), 1)))
-        self.buffer: Tensor | None = None
-        self.i = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> Tensor:
-        if self.buffer is None or self.i == len(self.buffer):
-            n = min(self.chunk, self.left)
-            self.buffer = torch.randn((n, *self.like.shape), generator=self.generator, device=self.like.device,
-                                      dtype=self.like.dtype)
-            self.i = 0
-        self.left -= 1
-        self.i += 1
-        return self.buffer[self.i - 1]
 
 
 def _raise_if_nonfinite(x: Tensor, lps: list[Tensor]) -> None:
