@@ -13,7 +13,9 @@ Every sampler runs K steps of the same energy from the same start; the table rep
 interleaved rounds after one warm-up (``--repeats`` of them, more for fast rows: until the floor has run
 ``--min-seconds``; "rounds" says how many), and each time as a multiple of the floor. On a CPU with a core that
 torch's threads leave idle, gencoop draws the noise on a helper thread (``Langevin(prefetch_noise=None)``, the
-default); ``--threads`` set to the core count leaves no core idle, and the draw is inline.
+default): the draw then runs on that core beside the floor's one, so the floor bounds the chain's work on the
+gradient's cores, not its total CPU time. ``--threads`` set to the core count leaves no core idle, and the draw is
+inline.
 
     python benchmarks/sampler_speed.py                # CPU, 1 thread (stated in the output)
     python benchmarks/sampler_speed.py --threads 2
@@ -23,7 +25,6 @@ default); ``--threads`` set to the core count leaves no core idle, and the draw 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -35,7 +36,7 @@ import torch
 import gencoop
 from gencoop.samplers.common import frozen_parameters
 from gencoop.samplers.langevin import Langevin
-from gencoop.samplers.noise import spare_core
+from gencoop.samplers.noise import spare_core, usable_cores
 
 STEP = 0.01
 
@@ -50,22 +51,20 @@ def timed_rounds(methods: dict[str, Callable[[], object]], device: torch.device,
     """Best time of each method and its ratio to the best floor time (timeit's convention: on a shared machine
     the minimum is the cost, the rest is interference), and the number of rounds. The methods are interleaved
     round by round so that drift in machine speed hits all of them alike; one warm-up round first (compilation,
-    graph capture). Rounds: ``repeats``, or more for fast rows, until the floor has run ``min_seconds`` in all."""
+    graph capture). Rounds: at least ``repeats``, and on until the floor has run ``min_seconds`` in all."""
     times: dict[str, list[float]] = {k: [] for k in methods}
-    rounds, r = repeats, 0
-    while r <= rounds:
+    r = 0
+    while r <= repeats or sum(times["floor"]) < min_seconds:
         for key, fn in methods.items():
             _sync(device)
             t0 = time.perf_counter()
             fn()
             _sync(device)
-            times[key].append(time.perf_counter() - t0)
-        if r == 0:  # after the warm-up round: how many rounds fill min_seconds
-            rounds = max(repeats, math.ceil(min_seconds / max(times["floor"][0], 1e-9)))
-            times = {k: [] for k in methods}
+            if r:
+                times[key].append(time.perf_counter() - t0)
         r += 1
     floor = min(times["floor"])
-    return {k: (min(v), min(v) / floor) for k, v in times.items()}, rounds
+    return {k: (min(v), min(v) / floor) for k, v in times.items()}, r - 1
 
 
 def floor_loop(energy, x0: torch.Tensor, steps: int) -> torch.Tensor:
@@ -157,7 +156,7 @@ def main() -> None:
     ebm = torchebm_loop()
     noise_where = "on a helper thread" if spare_core() else "inline"
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} CPU thread(s) of {os.cpu_count()} cores (CPU noise drawn {noise_where}), seed {args.seed}, "
+          f"{args.threads} CPU thread(s) of {usable_cores()} cores (CPU noise drawn {noise_where}), seed {args.seed}, "
           f"best of ≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row, "
           f"step size {STEP}, malloc: "
           f"{'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")

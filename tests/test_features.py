@@ -105,6 +105,16 @@ def test_extractor_is_frozen_and_differentiable_in_its_input():
     assert x.grad is not None and x.grad.shape == x.shape
 
 
+def test_evaluation_finds_the_classifier_of_a_split_data_set():
+    from gencoop.train.evaluate import feature_extractor as evaluation_features
+
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    for name in ("fashion-mnist/test", "fashion-mnist/train", "mnist5k"):  # Fashion-MNIST is named family/split
+        f = evaluation_features(name)
+        assert f is not None and torch.equal(f(x), feature_extractor(name.split("/")[0])(x))
+    assert evaluation_features("idx:train-images-idx3-ubyte") is None  # no classifier: FD on pixels
+
+
 @pytest.mark.parametrize("name", feat.NAMES)
 def test_weight_files_are_small_float16_and_safe_to_load(name):
     path = feat.weights_path(name)

@@ -1,10 +1,13 @@
 """Langevin: the update of DESIGN.md, its options, and its correctness on Gaussians."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 import gencoop
 from gencoop.samplers import noise as noise_module
+from gencoop.samplers.common import modules_of
 from gencoop.samplers.langevin import Langevin
 
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
@@ -54,18 +57,26 @@ def test_noise_drawn_ahead_on_a_helper_thread_changes_nothing(monkeypatch):
     assert stream.prefetch and stream.chunk == 3 and len(list(stream)) == 7
 
 
-def test_a_log_density_drawing_from_torchs_generator_keeps_runs_reproducible():
-    # the noise has a generator of its own: draws made meanwhile by ℓ (dropout, say) cannot reorder it
-    def log_density(x):
+def test_draws_that_the_log_density_makes_meanwhile_do_not_change_the_noise():
+    # the noise has a generator of its own, seeded before ℓ runs: ℓ drawing from torch's (dropout, say) leaves it be
+    def drawing(x):
         torch.rand(3)
         return gaussian_log_density(x)
 
     x0 = torch.randn(8, 2, dtype=torch.float64)
     runs = []
-    for _ in range(2):
+    for log_density in (gaussian_log_density, drawing):
         torch.manual_seed(11)
-        runs.append(Langevin(steps=20, prefetch_noise=True).sample(log_density, x0))
+        runs.append(Langevin(steps=20).sample(log_density, x0))
     assert torch.equal(*runs)
+
+
+def test_zero_steps_leave_the_generator_alone():
+    gen = torch.Generator().manual_seed(2)
+    state = gen.get_state()
+    x0 = torch.randn(3, 2)
+    assert torch.equal(Langevin().sample(gaussian_log_density, x0, steps=0, generator=gen), x0)
+    assert torch.equal(gen.get_state(), state)
 
 
 def test_ula_small_step_matches_stationary_moments():
@@ -118,15 +129,18 @@ def test_no_gradient_left_on_parameters_and_flags_restored():
 
 
 GLOBAL_ENERGY = gencoop.create("energy", "mlp", dim=2, hidden=(8,))
+energy = gencoop.create("energy", "mlp", dim=2, hidden=(8,))  # shares a name with an attribute read below
 
 
 def test_parameters_reached_through_a_module_level_name_are_frozen_too():
     seen = []
+    holder = SimpleNamespace(energy=GLOBAL_ENERGY)
 
     def log_density(v):  # reads the energy as a global, as a script's `lambda v: -energy(v)` does
         seen.append(any(p.requires_grad for p in GLOBAL_ENERGY.parameters()))
-        return -GLOBAL_ENERGY(v)
+        return -GLOBAL_ENERGY(v) - 0 * holder.energy(v)
 
+    assert modules_of(log_density) == [GLOBAL_ENERGY]  # `holder.energy` is an attribute: the global is not read
     Langevin(steps=3).sample(log_density, torch.randn(4, 2))
     assert seen and not any(seen)
     assert all(p.requires_grad and p.grad is None for p in GLOBAL_ENERGY.parameters())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dis
 import functools
+import types
 from typing import Any, Iterator
 
 import torch
@@ -43,32 +45,47 @@ def records_trajectory(sampler: Any) -> bool:
 
 def modules_of(fn: Any, depth: int = 3) -> list[nn.Module]:
     """The nn.Modules a log-density callable reaches: itself, a bound method's owner, ``functools.partial``
-    arguments, closure cells and the module-level names its code reads (nested ``depth`` levels)."""
+    arguments, and a Python function's closure cells and the module-level names it loads (nested ``depth``
+    levels; e.g. ``lambda x: -energy(x)`` in a script). Modules held in containers, or read only by nested code (a
+    generator expression inside the function), are not found."""
     found: dict[int, nn.Module] = {}
+    seen: set[int] = set()
 
     def visit(obj: Any, level: int) -> None:
-        if level > depth or obj is None:
+        if level > depth or obj is None or id(obj) in seen:
             return
+        seen.add(id(obj))
         if isinstance(obj, nn.Module):
             found.setdefault(id(obj), obj)
-            return
-        if isinstance(obj, functools.partial):
+        elif isinstance(obj, functools.partial):
             for item in (obj.func, *obj.args, *obj.keywords.values()):
                 visit(item, level + 1)
-            return
-        visit(getattr(obj, "__self__", None), level + 1)
-        func = getattr(obj, "__func__", obj)
-        for cell in getattr(func, "__closure__", None) or ():
+        elif isinstance(obj, types.MethodType):
+            visit(obj.__self__, level + 1)
+            visit(obj.__func__, level + 1)
+        elif isinstance(obj, types.FunctionType):
+            for cell in obj.__closure__ or ():
+                try:
+                    visit(cell.cell_contents, level + 1)
+                except ValueError:  # empty cell
+                    pass
+            for name in _global_names(obj.__code__):
+                visit(obj.__globals__.get(name), level + 1)
+        else:  # a builtin method's owner, say (guarded: a class's __getattr__ may raise anything)
             try:
-                visit(cell.cell_contents, level + 1)
-            except ValueError:  # empty cell
-                pass
-        code, names = getattr(func, "__code__", None), getattr(func, "__globals__", {})
-        for name in code.co_names if code is not None else ():  # e.g. `lambda x: -energy(x)` at module level
-            visit(names.get(name), level + 1)
+                owner = getattr(obj, "__self__", None)
+            except Exception:
+                owner = None
+            visit(owner, level + 1)
 
     visit(fn, 0)
     return list(found.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """The module-level names ``code`` loads (``LOAD_GLOBAL``; attribute names are not among them)."""
+    return tuple(dict.fromkeys(i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"))
 
 
 @contextlib.contextmanager

@@ -54,8 +54,10 @@ class Langevin(Sampler):
     ``precision="bfloat16"`` evaluates ℓ and ∇ℓ under ``torch.autocast`` (tensor cores on a GPU; the gradient
     drives a noisy chain, so its rounding is far below the injected noise); the chain itself stays in x's dtype.
     The fused CUDA backend hands 4-D states to the log-density channels-last: reshape them with ``reshape``, not
-    ``view``. ``prefetch_noise`` draws the eager loop's noise on a helper thread (:mod:`gencoop.samplers.noise`);
-    the default, None, does so on a CPU when torch's threads leave a core idle. It never changes the result.
+    ``view``. On a CPU the eager loop's noise comes from a generator seeded by one draw from ``generator`` (the
+    caller's generator also drives MALA's accept test), and ``prefetch_noise`` draws it on a helper thread
+    (:mod:`gencoop.samplers.noise`); the default, None, does so when torch's threads leave a core idle. It never
+    changes the result, and off a CPU it is ignored.
     """
 
     def __init__(

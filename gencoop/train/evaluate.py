@@ -32,11 +32,13 @@ def draw(model: Model, n: int, batch_size: int) -> Tensor:
 
 
 def feature_extractor(data_name: str):
-    """The project's classifier features for an image data set, or None (then FD is computed on pixels)."""
+    """The project's classifier features for an image data set, or None (then FD is computed on pixels). A data
+    set named ``family/split`` (``fashion-mnist/test``) takes its family's classifier."""
     from gencoop.metrics.features import NAMES
     from gencoop.metrics.features import feature_extractor as classifier_features
 
-    return classifier_features(data_name) if data_name in NAMES else None
+    family = data_name.split("/", 1)[0]
+    return classifier_features(family) if family in NAMES else None
 
 
 def reference_indices(data: ArrayDataset, n: int, seed: int) -> Tensor:
