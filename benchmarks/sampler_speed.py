@@ -9,9 +9,10 @@ parameters left trainable, ``randn_like`` noise every step). On a GPU, "fused" i
 (float32; image states channels-last) and "fused, bf16" the same with ``precision="bfloat16"`` (ℓ and ∇ℓ under
 autocast); "eager / fused" is the speed-up over the eager loop. Convolutions use torch's default (cuDNN's heuristic
 algorithm choice) unless ``--cudnn-benchmark`` lets cuDNN time its algorithms, for every column alike.
-Every sampler runs K steps of the same energy from the same start; the table reports the best wall time of
-interleaved rounds after one warm-up (``--repeats`` of them, more for fast rows: until the floor has run
-``--min-seconds``; "rounds" says how many), and each time as a multiple of the floor. On a CPU with a core that
+Every sampler runs K steps of the same energy from the same start, in interleaved rounds after one warm-up
+(``--repeats`` of them, more for fast rows: until the floor has run ``--min-seconds``; "rounds" says how many).
+A cell gives the best time (ms) and, in brackets, the median over rounds of its time over the floor's in the same
+round: a paired ratio, which interference hitting a whole round leaves alone. On a CPU with a core that
 torch's threads leave idle, gencoop draws the noise on a helper thread (``Langevin(prefetch_noise=None)``, the
 default): the draw then runs on that core beside the floor's one, so the floor bounds the chain's work on the
 gradient's cores, not its total CPU time. ``--threads`` set to the core count leaves no core idle, and the draw is
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from typing import Callable
@@ -47,24 +49,30 @@ def _sync(device: torch.device) -> None:
 
 
 def timed_rounds(methods: dict[str, Callable[[], object]], device: torch.device, repeats: int,
-                 min_seconds: float = 0.0) -> tuple[dict[str, tuple[float, float]], int]:
-    """Best time of each method and its ratio to the best floor time (timeit's convention: on a shared machine
-    the minimum is the cost, the rest is interference), and the number of rounds. The methods are interleaved
-    round by round so that drift in machine speed hits all of them alike; one warm-up round first (compilation,
-    graph capture). Rounds: at least ``repeats``, and on until the floor has run ``min_seconds`` in all."""
+                 min_seconds: float = 0.0) -> dict[str, list[float]]:
+    """Wall times of each method, one per round. The methods are interleaved round by round, so a round's times
+    share the machine's state of the moment, and their order rotates from round to round, so no method always
+    runs first; one warm-up round first (compilation, graph capture), not returned.
+    Rounds: at least ``repeats``, and on until the floor has run ``min_seconds`` in all."""
     times: dict[str, list[float]] = {k: [] for k in methods}
+    keys = list(methods)
     r = 0
     while r <= repeats or sum(times["floor"]) < min_seconds:
-        for key, fn in methods.items():
+        for key in keys[r % len(keys):] + keys[: r % len(keys)]:  # each method takes each place in turn
             _sync(device)
             t0 = time.perf_counter()
-            fn()
+            methods[key]()
             _sync(device)
             if r:
                 times[key].append(time.perf_counter() - t0)
         r += 1
-    floor = min(times["floor"])
-    return {k: (min(v), min(v) / floor) for k, v in times.items()}, r - 1
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], key: str, base: str) -> float:
+    """Median over rounds of ``key``'s time over ``base``'s in the same round: interference that hits a round
+    slows both and cancels, where a ratio of two best times would compare different moments of the machine."""
+    return statistics.median(a / b for a, b in zip(times[key], times[base]))
 
 
 def floor_loop(energy, x0: torch.Tensor, steps: int) -> torch.Tensor:
@@ -157,7 +165,7 @@ def main() -> None:
     noise_where = "on a helper thread" if spare_core() else "inline"
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} CPU thread(s) of {usable_cores()} cores (CPU noise drawn {noise_where}), seed {args.seed}, "
-          f"best of ≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row, "
+          f"≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row (best time; median paired ratio), "
           f"step size {STEP}, malloc: "
           f"{'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if any(d.type == "cuda" for d in devices):
@@ -186,15 +194,18 @@ def main() -> None:
                     methods["fused16"] = lambda: half.sample(lambda v: -energy(v), x0)
                 if ebm is not None:
                     methods["torchebm"] = lambda: ebm(energy, x0, steps)
-                row, rounds = timed_rounds(methods, device, args.repeats, args.min_seconds)
+                times = timed_rounds(methods, device, args.repeats, args.min_seconds)
 
                 def cell(key: str) -> str:
-                    return f"{row[key][0] * 1e3:.1f} ({row[key][1]:.3f}×)" if key in row else "—"
+                    if key not in times:
+                        return "—"
+                    return f"{min(times[key]) * 1e3:.1f} ({paired_ratio(times, key, 'floor'):.3f}×)"
 
                 def speedup(key: str) -> str:
-                    return f"{row['eager'][0] / row[key][0]:.2f}×" if key in row else "—"
+                    return f"{1 / paired_ratio(times, key, 'eager'):.2f}×" if key in times else "—"
 
-                print(f"| {device.type} | {name} | {shape[0]} | {steps} | {rounds} | {row['floor'][0] * 1e3:.1f} | "
+                print(f"| {device.type} | {name} | {shape[0]} | {steps} | {len(times['floor'])} | "
+                      f"{min(times['floor']) * 1e3:.1f} | "
                       f"{cell('eager')} | {cell('eager0')} | {cell('fused')} | {speedup('fused')} | "
                       f"{cell('fused16')} | {speedup('fused16')} | {cell('naive')} | "
                       f"{cell('torchebm') if ebm else 'not installed'} |", flush=True)

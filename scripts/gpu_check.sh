@@ -39,8 +39,8 @@ python3 -c 'import torch, triton; print("torch", torch.__version__, "cuda", torc
 triton.__version__, torch.cuda.get_device_name())' | tee "$out/env.txt"
 if [[ " $phases " == *" sampler "* ]]; then
   phase tests "${T_TESTS:-60}" python3 -m pytest -q tests/test_fused_cuda.py -p no:cacheprovider
-  phase sampler_speed "${T_SAMPLER:-150}" python3 benchmarks/sampler_speed.py --device cuda --repeats 5
-  phase sampler_speed_autotuned "${T_SAMPLER2:-90}" python3 benchmarks/sampler_speed.py --device cuda --repeats 3 \
+  phase sampler_speed "${T_SAMPLER:-150}" python3 benchmarks/sampler_speed.py --device cuda --repeats 5 --min-seconds 1
+  phase sampler_speed_autotuned "${T_SAMPLER2:-90}" python3 benchmarks/sampler_speed.py --device cuda --repeats 3 --min-seconds 0.5 \
     --cudnn-benchmark
 fi
 if [[ " $phases " == *" tilting "* ]]; then
