@@ -165,14 +165,15 @@ def main() -> None:
     noise_where = "on a helper thread" if spare_core() else "inline"
     print(f"# Langevin sampler speed — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} CPU thread(s) of {usable_cores()} cores (CPU noise drawn {noise_where}), seed {args.seed}, "
-          f"≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row (best time; median paired ratio), "
+          f"≥ {args.repeats} interleaved rounds and ≥ {args.min_seconds:g} s of floor per row "
+          "(best time; median paired ratio), "
           f"step size {STEP}, malloc: "
           f"{'default' if args.default_malloc else 'thresholds raised (' + ', '.join(ALLOCATOR_ENV) + ')'}")
     if any(d.type == "cuda" for d in devices):
         print(f"# GPU: {torch.cuda.get_device_name()}; cudnn.benchmark {'on' if args.cudnn_benchmark else 'off'} "
               "for every column")
-    print("| device | energy | batch | steps | rounds | floor (ms) | gencoop eager | gencoop eager, noise 0 | gencoop fused | "
-          "eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
+    print("| device | energy | batch | steps | rounds | floor (ms) | gencoop eager | gencoop eager, noise 0 | "
+          "gencoop fused | eager / fused | gencoop fused, bf16 | eager / fused bf16 | naive loop | torchebm |")
     print("|" + " --- |" * 14)
     for device in devices:
         for name, energy, shape, step_list in cases(device):

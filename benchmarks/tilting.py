@@ -181,10 +181,11 @@ def main() -> None:
             for d in args.data for k in bases(d)]
     if not work:
         parser.error(f"--bases {' '.join(args.bases)}: none of them is tilted on {' '.join(args.data)}")
+    scaled = f" × {args.tilt_steps_scale:g}" if args.tilt_steps_scale != 1 else ""
     print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}"
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
-          f"{args.tilt_steps or 'per recipe' + (f' × {args.tilt_steps_scale:g}' if args.tilt_steps_scale != 1 else '')}"
+          f"{args.tilt_steps or 'per recipe' + scaled}"
           " (early stopping on)"
           + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
                     (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
