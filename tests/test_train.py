@@ -110,6 +110,21 @@ def test_resuming_under_another_model_data_or_seed_is_refused_naming_the_fields(
     assert load_run(tmp_path).step == 8
 
 
+def test_a_resumed_run_trains_with_the_optimiser_settings_its_config_has_now(tmp_path):
+    Trainer(load_run_config(tiny(FLOW, steps=5)), tmp_path, quiet=True).fit()  # lr 1e-3, betas (0.9, 0.999)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["optimizers"]
+    changed = {"lr": 5e-3, "betas": [0.5, 0.9], "weight_decay": 0.01, "warmup": 10}
+    resumed = Trainer(load_run_config(tiny(FLOW, steps=10, optim=changed)), tmp_path, resume=True, quiet=True)
+    for g, o in resumed.optimizers.items():
+        for group in o.param_groups:  # warm-up keeps its place: 5 steps done, lr = 5e-3 · 6/10
+            assert group["lr"] == pytest.approx(3e-3) and group["betas"] == (0.5, 0.9)
+            assert group["weight_decay"] == 0.01
+        _assert_same({"s": saved[g]["state"]}, {"s": o.state_dict()["state"]})  # the Adam moments are kept
+    resumed.fit()
+    for o in resumed.optimizers.values():  # and the schedule goes on from the new rate: 5e-3 · min(1, 11/10)
+        assert o.param_groups[0]["lr"] == pytest.approx(5e-3)
+
+
 def test_an_interrupted_cli_run_prints_the_command_that_resumes_it(tmp_path, monkeypatch, capsys):
     def interrupt(self):
         raise KeyboardInterrupt
@@ -381,7 +396,7 @@ def test_config_error_survives_pickling():
     assert again.problems == caught.value.problems and str(again) == str(caught.value)
 
 
-def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsys):
+def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsys, monkeypatch):
     """benchmarks/tilting.py --resume keeps a finished run of the recipe as it is, retrains one of other settings."""
     import importlib.util
 
@@ -398,3 +413,11 @@ def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsy
     _, _, trained = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3"], resume=True)
     assert trained and "trained under other settings (model.sigma)" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["model"]["sigma"] == 0.3
+    _, _, trained = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"],
+                                resume=True)
+    assert trained and "trained under other settings (train.optim.lr)" in capsys.readouterr().err
+    seeds, real = [], bench.evaluate
+    monkeypatch.setattr(bench, "evaluate", lambda model, data, settings, seed: seeds.append(seed) or
+                        real(model, data, settings, seed))
+    bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"], resume=True)
+    assert seeds == [bench.REPORT_DRAW] != [0]  # the row's draw is not the one early stopping picked weights on

@@ -29,6 +29,9 @@ Callback = Callable[["Trainer", int, dict[str, float]], None]
 # What a run is: resuming under other values of these would load weights into a model they were not trained for
 # (the model section includes its sampler and the other settings of its losses). Training settings may change.
 RUN_IDENTITY = ("seed", "data", "model")
+# The training settings that shape a run's weights, beyond its identity: a benchmark row continued under other values
+# of these would mix two recipes (``Trainer(..., identity=RUN_IDENTITY + WEIGHT_SETTINGS)`` refuses that).
+WEIGHT_SETTINGS = ("train.batch_size", "train.optim", "train.groups", "train.ema")
 # ... except a tilt's base run folder, which may move (the tilt's checkpoint holds its own copy of the base's weights)
 RESUME_MAY_CHANGE = frozenset({"model.base"})
 
@@ -70,8 +73,8 @@ class Trainer:
     """Train ``config`` into the run folder ``out`` (config.json, checkpoint.pt, metrics.jsonl, samples/)."""
 
     def __init__(self, config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
-                 callbacks: list[Callback] = ()):
-        self.config, self.out, self.quiet = config, Path(out), quiet
+                 callbacks: list[Callback] = (), identity: tuple[str, ...] = RUN_IDENTITY):
+        self.config, self.out, self.quiet, self.identity = config, Path(out), quiet, identity
         self.callbacks = list(callbacks)
         t = config.train
         self.device = resolve_device(t.device)
@@ -145,13 +148,14 @@ class Trainer:
 
     def _load(self, state: dict[str, Any]) -> None:
         if state.get("config"):
-            _check_resumable(json.loads(state["config"]), self.config, self.ckpt_path)
+            _check_resumable(json.loads(state["config"]), self.config, self.ckpt_path, self.identity)
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         for g, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][g])
         for g, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][g])
+        self._apply_optim_settings()
         self.ema = state["ema"]
         rng = state["rng"][self.ctx.rank] if self.ctx.rank < len(state["rng"]) else state["rng"][0]
         torch.set_rng_state(rng["torch"].cpu())
@@ -162,6 +166,17 @@ class Trainer:
         self.train_seconds = float(state.get("train_seconds", math.nan))  # NaN: a checkpoint that did not count
         rule = self.config.train.early_stopping  # the rule in force now: a resumed stopped run stays stopped
         self.stopped_early = rule is not None and self.bad_evals >= rule.patience  # unless it is relaxed
+
+    def _apply_optim_settings(self) -> None:
+        """After a resume the config's ``train.optim`` is in force, not the settings saved with the Adam moments:
+        a resumed run told ``lr=5e-4`` trains at 5e-4 (warm-up keeps its place: lr = lr₀ · warmup(step))."""
+        for g, o in self.optimizers.items():
+            settings, scheduler = self.config.train.optim_for(g), self.schedulers[g]
+            scheduler.base_lrs = [settings.lr] * len(o.param_groups)
+            lr = settings.lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
+            for group in o.param_groups:
+                group.update(initial_lr=settings.lr, lr=lr, betas=tuple(settings.betas),
+                             weight_decay=settings.weight_decay)
 
     def _seconds(self) -> float:
         return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
@@ -341,11 +356,20 @@ def _changes(old: Any, new: Any, at: str) -> list[tuple[str, Any, Any]]:
     return [] if old == new else [(at, old, new)]
 
 
-def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path) -> None:
+def _at(tree: Any, path: str) -> Any:
+    """``tree["a"]["b"]`` for ``path="a.b"``; None where a key is missing."""
+    for key in path.split("."):
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree
+
+
+def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path,
+                     identity: tuple[str, ...] = RUN_IDENTITY) -> None:
     """Resuming under other data, model or seed settings would load weights into a model they were not trained
-    for (or silently keep a finished run of other settings): refuse, naming each changed field (``RUN_IDENTITY``)."""
+    for (or silently keep a finished run of other settings): refuse, naming each changed field (``identity``: dotted
+    paths, ``RUN_IDENTITY`` by default)."""
     now = config.model_dump(mode="json")
-    changed = [c for key in RUN_IDENTITY for c in _changes(saved.get(key), now.get(key), key)]
+    changed = [c for key in identity for c in _changes(_at(saved, key), _at(now, key), key)]
     if changed:
         raise ResumeMismatch(
             f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json --out RUN "
