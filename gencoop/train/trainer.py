@@ -70,7 +70,10 @@ class BatchStream:
 
 
 class Trainer:
-    """Train ``config`` into the run folder ``out`` (config.json, checkpoint.pt, metrics.jsonl, samples/)."""
+    """Train ``config`` into the run folder ``out`` (config.json, checkpoint.pt, metrics.jsonl, samples/).
+
+    ``resume``: continue the checkpoint in ``out``; the config must match it at the dotted paths ``identity``
+    (``RUN_IDENTITY``; add ``WEIGHT_SETTINGS`` to refuse another batch size or optimiser as well)."""
 
     def __init__(self, config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
                  callbacks: list[Callback] = (), identity: tuple[str, ...] = RUN_IDENTITY):
@@ -356,10 +359,13 @@ def _changes(old: Any, new: Any, at: str) -> list[tuple[str, Any, Any]]:
     return [] if old == new else [(at, old, new)]
 
 
+_UNRECORDED = object()
+
+
 def _at(tree: Any, path: str) -> Any:
-    """``tree["a"]["b"]`` for ``path="a.b"``; None where a key is missing."""
+    """``tree["a"]["b"]`` for ``path="a.b"``; ``_UNRECORDED`` where a key is missing."""
     for key in path.split("."):
-        tree = tree.get(key) if isinstance(tree, dict) else None
+        tree = tree.get(key, _UNRECORDED) if isinstance(tree, dict) else _UNRECORDED
     return tree
 
 
@@ -369,7 +375,8 @@ def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path,
     for (or silently keep a finished run of other settings): refuse, naming each changed field (``identity``: dotted
     paths, ``RUN_IDENTITY`` by default)."""
     now = config.model_dump(mode="json")
-    changed = [c for key in identity for c in _changes(_at(saved, key), _at(now, key), key)]
+    changed = [c for key in identity if _at(saved, key) is not _UNRECORDED  # not recorded then: not compared
+               for c in _changes(_at(saved, key), _at(now, key), key)]
     if changed:
         raise ResumeMismatch(
             f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json --out RUN "
