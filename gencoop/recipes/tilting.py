@@ -40,14 +40,30 @@ IMAGE_ENERGY = {"name": "conv", "channels": 32, "blocks": 2}
 IMAGE_TRAIN = {"steps": 1000, "batch_size": 64, "eval_every": 100, "sample_every": 500, "checkpoint_every": 100,
                "optim": {"lr": 1e-4, "betas": [0.5, 0.999]},
                "early_stopping": {"metric": "fd", "mode": "min", "patience": 3}}
+# Fashion-MNIST, Glow and VAE: a weaker regulariser (0.01·E²) and lr 5e-4. Under the paper's 0.1·E² the energies stay
+# within a few units; the latent gradient of such an energy moved chains through the Glow's 784-D latent by about 1
+# in 100 steps, against |z| ≈ 28 (VAE: 1 against 5.7). Measured with a 16-channel energy at batch 32, FD on 500
+# samples: after 400 steps at 0.1 and lr 1e-4, Glow 248.5 → 234.1 and VAE 159.7 → 140.2; lr 5e-4 alone gave 246.3
+# and 148.0 after 100 steps; 0.01 with lr 5e-4 gave 218.0 and 98.1 after 100 steps, and the Glow 194.6 after 200.
+# Early stopping guards against the over-fitting the paper's regulariser is there for. The GLF met the goal at the
+# paper's settings (52.0 → 28.1) and keeps them.
+FASHION_WEAK_REG = {"flow", "vae"}
 
 
 def _tilt(name: str, base: str, energy: dict, train: dict, steps: int, evaluation: dict | None = None,
-          sampler: dict = LATENT_LANGEVIN, sample_steps: int = 100, clamp: float | None = None):
+          sampler: dict = LATENT_LANGEVIN, sample_steps: int = 100, clamp: float | None = None,
+          energy_reg: float = 0.1):
     return recipe(name, None, {"name": "tilting", "base": f"runs/{base}", "energy": energy, "sampler": sampler,
-                               "sample_steps": sample_steps, "energy_reg": 0.1,
+                               "sample_steps": sample_steps, "energy_reg": energy_reg,
                                **({"clamp": clamp} if clamp is not None else {})},
                   {**train, "steps": steps}, evaluation)
+
+
+def _image_tilt(base: str, data: str):
+    weak = data == "fashion" and base in FASHION_WEAK_REG
+    train = {**IMAGE_TRAIN, "optim": {**IMAGE_TRAIN["optim"], "lr": 5e-4}} if weak else IMAGE_TRAIN
+    return _tilt(f"tilt-{base}-{data}", f"{base}-{data}", IMAGE_ENERGY, train, 1000 if base == "vae" else 200,
+                 {"samples": 1000}, IMAGE_LANGEVIN, clamp=1.0, energy_reg=0.01 if weak else 0.1)
 
 
 RECIPES: Recipes = {
@@ -56,8 +72,7 @@ RECIPES: Recipes = {
                                     {**TOY_TRAIN, "early_stopping": TOY_STOP[toy]}, 1500, None, TOY_LANGEVIN, 200))
        for base in ("vae", "glf") for toy in ("25gaussians", "swissroll")},
     **{f"tilt-{base}-{data}": (f"Tilt the {title} of runs/{base}-{data} by a ConvNet energy (latent Langevin)",
-                               _tilt(f"tilt-{base}-{data}", f"{base}-{data}", IMAGE_ENERGY, IMAGE_TRAIN,
-                                     1000 if base == "vae" else 200, {"samples": 1000}, IMAGE_LANGEVIN, clamp=1.0))
+                               _image_tilt(base, data))
        for base, title in (("flow", "Glow"), ("vae", "VAE"), ("glf", "GLF"))
        for data in ("digits", "mnist5k", "fashion")},
     **{f"tilt-{base}-cifar": (f"Tilt a {title} at CIFAR-10 size (3×32×32) for a GPU: --set model.base=RUN",
