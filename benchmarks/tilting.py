@@ -193,7 +193,7 @@ def main() -> None:
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
           f"{args.tilt_steps or 'per recipe' + scaled}"
-          f" (early stopping on; the table's samples drawn at seed {args.seed + REPORT_DRAW}, apart from its draws)"
+          f" (early stopping on draws at seed {args.seed}; this table drawn at seed {args.seed + REPORT_DRAW})"
           + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
                     (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
