@@ -77,7 +77,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig, out: str | Path, *, resume: bool = False, quiet: bool = False,
                  callbacks: list[Callback] = (), identity: tuple[str, ...] = RUN_IDENTITY):
-        self.config, self.out, self.quiet, self.identity = config, Path(out), quiet, identity
+        self.config, self.out, self.quiet = config, Path(out), quiet
         self.callbacks = list(callbacks)
         t = config.train
         self.device = resolve_device(t.device)
@@ -101,7 +101,7 @@ class Trainer:
         self._tb = None  # TensorBoard writer, opened on first use
         self.ckpt_path = self.out / checkpoint.CHECKPOINT
         if resume and self.ckpt_path.exists():
-            self._load(checkpoint.load(self.ckpt_path, self.device))
+            self._load(checkpoint.load(self.ckpt_path, self.device), identity)
         else:
             self._prepare()
             if self.ctx.main:  # a fresh run: weights an earlier run left here must not pass for this run's best
@@ -149,9 +149,9 @@ class Trainer:
             "config": self.config.model_dump_json(),
         }
 
-    def _load(self, state: dict[str, Any]) -> None:
+    def _load(self, state: dict[str, Any], identity: tuple[str, ...] = RUN_IDENTITY) -> None:
         if state.get("config"):
-            _check_resumable(json.loads(state["config"]), self.config, self.ckpt_path, self.identity)
+            _check_resumable(json.loads(state["config"]), self.config, self.ckpt_path, identity)
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         for g, o in self.optimizers.items():
@@ -375,8 +375,8 @@ def _check_resumable(saved: dict[str, Any], config: RunConfig, ckpt: Path,
     for (or silently keep a finished run of other settings): refuse, naming each changed field (``identity``: dotted
     paths, ``RUN_IDENTITY`` by default)."""
     now = config.model_dump(mode="json")
-    changed = [c for key in identity if _at(saved, key) is not _UNRECORDED  # not recorded then: not compared
-               for c in _changes(_at(saved, key), _at(now, key), key)]
+    changed = [c for key in identity if (old := _at(saved, key)) is not _UNRECORDED  # not recorded: not compared
+               for c in _changes(old, _at(now, key), key)]
     if changed:
         raise ResumeMismatch(
             f"resuming {ckpt} (resume with the run's own settings, `gencoop train RUN/config.json --out RUN "
