@@ -5,8 +5,9 @@ matching recipe (``tilt-{kind}-{data}``: latent Langevin, ε = 0.01, 60 steps in
 early stopping on the harness's metric). Both are evaluated by the harness on held-out data with the same seed:
 high-quality fraction and modes (Gaussian-mixture toys), MMD (toys), Fréchet distance in the project's classifier
 features (images). The tilted model is evaluated at early stopping's best weights, on samples (and reference images)
-drawn apart from those the weights were picked on. The cost columns give the base's and the tilting's training steps
-and wall time.
+drawn apart from those the weights were picked on; ``--draws K`` averages K such draws (the table gives means ± standard
+deviations) and ``--report-samples N`` sizes them, since a Fréchet distance on a few hundred samples swings by several
+units from draw to draw. The cost columns give the base's and the tilting's training steps and wall time.
 
 Each (data set, base) pair is one pipeline, base then tilt. ``--jobs N`` runs N pipelines at once in worker
 processes of ``--threads`` threads each (on a GPU they share the device; small-batch chains leave it mostly idle);
@@ -19,6 +20,7 @@ included), summed over resumes.
     python benchmarks/tilting.py                                  # 25gaussians, swissroll, digits
     python benchmarks/tilting.py --data mnist5k fashion --jobs 6       # e.g. on a GPU
     python benchmarks/tilting.py --data digits --bases flow --resume   # one base kind again
+    python benchmarks/tilting.py --data fashion --resume --draws 3 --report-samples 2000   # finished runs, re-read
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import torch
 
 import gencoop
-from gencoop.config import load_run_config
+from gencoop.config import EvalSettings, load_run_config
 from gencoop.train import ResumeMismatch, Trainer, build_data, load_run
 from gencoop.train.trainer import RUN_IDENTITY, WEIGHT_SETTINGS
 from gencoop.train.evaluate import draw, evaluate, reference
@@ -53,11 +55,30 @@ def kinds(data: str) -> tuple[str, ...]:
     return ("vae", "glf") if data in TOYS else ("flow", "vae", "glf")
 
 
-def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool = False
-          ) -> tuple[Trainer, dict, bool]:
+def report(model, data, settings: EvalSettings, seed: int, draws: int = 1, samples: int | None = None) -> dict:
+    """Held-out metrics of ``model`` on ``draws`` draws of their own (seeds ``seed + REPORT_DRAW + k``), each of
+    ``samples`` samples (default: the run's ``eval.samples``): every number's mean over the draws, and with two
+    draws or more its standard deviation under ``<name>_sd``."""
+    if samples is not None:
+        settings = settings.model_copy(update={"samples": samples})
+    runs = [evaluate(model, data, settings, seed + REPORT_DRAW + k) for k in range(draws)]
+    out: dict = {}
+    for name, value in runs[0].items():
+        if not isinstance(value, (int, float)):
+            out[name] = value
+            continue
+        values = torch.tensor([r[name] for r in runs], dtype=torch.float64)
+        out[name] = float(values.mean())
+        if draws > 1:
+            out[f"{name}_sd"] = float(values.std())
+    return out
+
+
+def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool = False, draws: int = 1,
+          samples: int | None = None) -> tuple[Trainer, dict, bool]:
     """Train ``recipe`` into ``out`` (``resume``: continue the run there, or keep it when finished); returns the
     trainer (``train_seconds``: its training wall time, summed over resumes), held-out metrics at the best (else
-    last) weights on a draw of their own (``REPORT_DRAW``), and whether this call trained."""
+    last) weights on draws of their own (:func:`report`), and whether this call trained."""
     raw = {**gencoop.create("recipe", recipe), "seed": seed}
     config = load_run_config(raw, overrides, where=f"recipe {recipe!r}")
     found = resume and (out / "checkpoint.pt").exists()
@@ -72,26 +93,27 @@ def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool 
     if trained:
         trainer.fit()
     run = load_run(out, which="auto", device=str(trainer.device))  # early stopping's best.pt when there is one
-    metrics = evaluate(run.model, build_data(config, "test"), config.eval, config.seed + REPORT_DRAW)
+    metrics = report(run.model, build_data(config, "test"), config.eval, config.seed, draws, samples)
     trainer.model = run.model
     return trainer, metrics, trained
 
 
 def pipeline(data_name: str, kind: str, out: str, seed: int, base_steps: int | None, tilt_steps: int | None,
              resume: bool, reuse_bases: bool, threads: int, base_set: list[str], tilt_set: list[str],
-             tilt_scale: float = 1.0) -> dict:
+             tilt_scale: float = 1.0, draws: int = 1, samples: int | None = None) -> dict:
     """Train the base ``{kind}-{data_name}``, then tilt it; the numbers of one table row (picklable: a worker
     process runs this)."""
     torch.set_num_threads(threads)
     base_dir, tilt_dir = Path(out) / data_name / kind, Path(out) / data_name / f"tilt-{kind}"
     steps = [f"train.steps={base_steps}"] if base_steps else []
     base, base_m, base_trained = train(f"{kind}-{data_name}", base_dir, seed, [*steps, *base_set],
-                                       resume or reuse_bases)
+                                       resume or reuse_bases, draws, samples)
     if tilt_steps is None and tilt_scale != 1.0:
         tilt_steps = round(gencoop.create("recipe", f"tilt-{kind}-{data_name}")["train"]["steps"] * tilt_scale)
     tilt_over = [f"model.base={base_dir}", *([f"train.steps={tilt_steps}"] if tilt_steps else []), *tilt_set]
     # a tilt holds a copy of its frozen base: resume it only on the base it was trained on (one kept, not retrained)
-    tilt, tilt_m, _ = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume and not base_trained)
+    tilt, tilt_m, _ = train(f"tilt-{kind}-{data_name}", tilt_dir, seed, tilt_over, resume and not base_trained,
+                            draws, samples)
     return {"data": data_name, "kind": kind, "base": base_m, "tilt": tilt_m, "base_steps": base.step,
             "base_wall": base.train_seconds, "tilt_steps": tilt.step, "tilt_wall": tilt.train_seconds}
 
@@ -110,19 +132,26 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def cell(m: dict, name: str) -> str:
+    """A metric as the table shows it: its mean, ± its standard deviation over the draws when there were several."""
+    return f"{m[name]:.4g}" + (f" ± {m[name + '_sd']:.2g}" if f"{name}_sd" in m else "")
+
+
 def table_rows(r: dict) -> list[str]:
-    """The table line(s) of one pipeline's result: the data set's main metric, then MMD when it is not the main."""
+    """The table line(s) of one pipeline's result: the data set's main metric, then MMD when it is not the main.
+    Changes are those of the means over the draws."""
     base_m, tilt_m = r["base"], r["tilt"]
     metric = "hq_fraction" if "hq_fraction" in base_m else ("fd" if "fd" in base_m else "mmd")
     b, t = base_m[metric], tilt_m[metric]
     change = f"{t - b:+.3f}" if metric == "hq_fraction" else f"{(t - b) / b * 100:+.1f} %"
-    modes = (f"{int(base_m['modes_covered'])} → {int(tilt_m['modes_covered'])} / {int(base_m['modes_total'])}"
+    modes = (f"{base_m['modes_covered']:.3g} → {tilt_m['modes_covered']:.3g} / {base_m['modes_total']:.0f}"
              if "modes_total" in base_m else "—")
-    lines = [f"| {r['data']} | {r['kind']} | {metric} | {b:.4g} | {t:.4g} | {change} | {modes} | "
+    lines = [f"| {r['data']} | {r['kind']} | {metric} | {cell(base_m, metric)} | {cell(tilt_m, metric)} | {change} | "
+             f"{modes} | "
              f"{r['base_steps']} / {r['base_wall']:.0f} | {r['tilt_steps']} / {r['tilt_wall']:.0f} | "
              f"{r['tilt_wall'] / r['base_wall']:.2f} |"]
     if metric != "mmd" and "mmd" in base_m:
-        lines.append(f"| {r['data']} | {r['kind']} | mmd | {base_m['mmd']:.4g} | {tilt_m['mmd']:.4g} | "
+        lines.append(f"| {r['data']} | {r['kind']} | mmd | {cell(base_m, 'mmd')} | {cell(tilt_m, 'mmd')} | "
                      f"{(tilt_m['mmd'] - base_m['mmd']) / base_m['mmd'] * 100:+.1f} % | | | | |")
     return lines
 
@@ -160,6 +189,11 @@ def main() -> None:
     parser.add_argument("--tilt-steps-scale", type=float, default=1.0, metavar="F",
                         help="each tilt recipe's steps × F (e.g. 2 with half its batch: the same number of samples)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=1, metavar="K",
+                        help="evaluate each model on K draws of its own; the table gives means ± standard deviations")
+    parser.add_argument("--report-samples", type=int, metavar="N",
+                        help="samples (and reference points) of each reported draw (default: the runs' eval.samples; "
+                             "early stopping keeps those)")
     parser.add_argument("--reuse-bases", action="store_true", help="keep base runs already finished in --out")
     parser.add_argument("--resume", action="store_true",
                         help="continue every run (base and tilt) found in --out; finished ones are kept")
@@ -175,6 +209,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs: at least 1; got {args.jobs}")
+    if args.draws < 1:
+        parser.error(f"--draws: at least 1; got {args.draws}")
+    if args.report_samples is not None and args.report_samples < 2:
+        parser.error(f"--report-samples: at least 2 (a covariance needs them); got {args.report_samples}")
     if not args.tilt_steps_scale > 0:
         parser.error(f"--tilt-steps-scale: a factor > 0; got {args.tilt_steps_scale}")
     torch.set_num_threads(args.threads)
@@ -184,16 +222,21 @@ def main() -> None:
         return tuple(k for k in kinds(data) if not args.bases or k in args.bases)
 
     work = [(d, k, str(out), args.seed, args.base_steps, args.tilt_steps, args.resume, args.reuse_bases, args.threads,
-             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set], args.tilt_steps_scale)
+             [*args.overrides, *args.base_set], [*args.overrides, *args.tilt_set], args.tilt_steps_scale, args.draws,
+             args.report_samples)
             for d in args.data for k in bases(d)]
     if not work:
         parser.error(f"--bases {' '.join(args.bases)}: none of them is tilted on {' '.join(args.data)}")
     scaled = f" × {args.tilt_steps_scale:g}" if args.tilt_steps_scale != 1 else ""
+    first = args.seed + REPORT_DRAW
+    drawn = (f"drawn at seed {first}" if args.draws == 1 else
+             f"means ± sd over {args.draws} draws at seeds {first}–{first + args.draws - 1}")
+    drawn += f", {args.report_samples} samples each" if args.report_samples else ", eval.samples each"
     print(f"# Exponential tilting benchmark — seed {args.seed}, torch {torch.__version__}, {platform.machine()}"
           f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}, {args.jobs} job(s) of "
           f"{args.threads} thread(s); base steps {args.base_steps or 'per recipe'}, tilt steps "
           f"{args.tilt_steps or 'per recipe' + scaled}"
-          f" (early stopping on draws at seed {args.seed}; this table drawn at seed {args.seed + REPORT_DRAW})"
+          f" (early stopping on draws at seed {args.seed}; this table: {drawn})"
           + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
                     (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
     print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "

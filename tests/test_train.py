@@ -416,8 +416,17 @@ def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsy
     _, _, trained = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"],
                                 resume=True)
     assert trained and "trained under other settings (train.optim.lr)" in capsys.readouterr().err
-    seeds, real = [], bench.evaluate
+    seeds, sizes, real = [], [], bench.evaluate
     monkeypatch.setattr(bench, "evaluate", lambda model, data, settings, seed: seeds.append(seed) or
-                        real(model, data, settings, seed))
+                        sizes.append(settings.samples) or real(model, data, settings, seed))
     bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"], resume=True)
     assert seeds == [bench.REPORT_DRAW] != [0]  # the row's draw is not the one early stopping picked weights on
+    seeds.clear()
+    sizes.clear()
+    _, metrics, _ = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"],
+                                resume=True, draws=3, samples=40)
+    assert seeds == [1, 2, 3] and sizes == [40, 40, 40]  # three draws of their own, of 40 samples
+    assert metrics["mmd_sd"] > 0 and "fd_features_sd" not in metrics
+    row = bench.table_rows({"data": "25gaussians", "kind": "vae", "base": metrics, "tilt": metrics, "base_steps": 2,
+                            "base_wall": 1.0, "tilt_steps": 2, "tilt_wall": 1.0})[0]
+    assert f"{metrics['hq_fraction']:.4g} ± {metrics['hq_fraction_sd']:.2g}" in row and "+0.000" in row
