@@ -4,7 +4,7 @@
 #   sampler: the CUDA tests of the fused sampler; the sampler benchmark's GPU rows; the same rows with cuDNN
 #            autotuning (cudnn.benchmark) in every column;
 #   tilting: the tilting benchmark on MNIST-5k and Fashion-MNIST, six base → tilt pipelines at once on the one GPU,
-#            with whatever time the phases before it left.
+#            each model read on three draws, with whatever time the phases before it left.
 # Tables and figures go to $OUT (default /tmp/gpu_check); the runs stay in $RUNS (default /tmp/gpu_runs), so a second
 # call on a still-warm machine resumes them. Writes nothing in the tree. Exits non-zero when a phase failed.
 #
@@ -45,7 +45,7 @@ if [[ " $phases " == *" sampler "* ]]; then
 fi
 if [[ " $phases " == *" tilting "* ]]; then
   phase tilting "$(left)" python3 benchmarks/tilting.py --data mnist5k fashion --jobs 6 --threads 2 --resume \
-    --out "$runs/tilting"
+    --draws 3 --out "$runs/tilting"
   cp "$runs"/tilting/*.png "$out"/ 2>/dev/null
 fi
 ls "$out"
