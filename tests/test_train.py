@@ -426,7 +426,7 @@ def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsy
     _, metrics, _ = bench.train("vae-25gaussians", out, 0, [*quick, "model.sigma=0.3", "train.optim.lr=5e-4"],
                                 resume=True, draws=3, samples=40)
     assert seeds == [1, 2, 3] and sizes == [40, 40, 40]  # three draws of their own, of 40 samples
-    assert metrics["mmd_sd"] > 0 and "fd_features_sd" not in metrics
+    assert metrics["mmd_sd"] > 0  # the draws differ
     row = bench.table_rows({"data": "25gaussians", "kind": "vae", "base": metrics, "tilt": metrics, "base_steps": 2,
                             "base_wall": 1.0, "tilt_steps": 2, "tilt_wall": 1.0})[0]
     assert f"{metrics['hq_fraction']:.4g} ± {metrics['hq_fraction_sd']:.2g}" in row and "+0.000" in row
