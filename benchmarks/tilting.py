@@ -37,6 +37,8 @@ import torch
 
 import gencoop
 from gencoop.config import EvalSettings, load_run_config
+from gencoop.data import ArrayDataset
+from gencoop.models.base import Model
 from gencoop.train import ResumeMismatch, Trainer, build_data, load_run
 from gencoop.train.trainer import RUN_IDENTITY, WEIGHT_SETTINGS
 from gencoop.train.evaluate import draw, evaluate, reference
@@ -55,7 +57,8 @@ def kinds(data: str) -> tuple[str, ...]:
     return ("vae", "glf") if data in TOYS else ("flow", "vae", "glf")
 
 
-def report(model, data, settings: EvalSettings, seed: int, draws: int = 1, samples: int | None = None) -> dict:
+def report(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int, draws: int = 1,
+           samples: int | None = None) -> dict:
     """Held-out metrics of ``model`` on ``draws`` draws of their own (seeds ``seed + REPORT_DRAW + k``), each of
     ``samples`` samples (default: the run's ``eval.samples``): every number's mean over the draws, and with two
     draws or more its standard deviation under ``<name>_sd``."""
