@@ -103,11 +103,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(metrics: dict, title: str) -> None:
+    """One row per metric; a metric with a floor (``<name>_floor``: the same metric between training and held-out
+    data, or for an NLL the true density's) shows it in a column beside it."""
+    def fmt(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    floors = {k[: -len("_floor")]: v for k, v in metrics.items() if k.endswith("_floor")}
+    if "true_nll" in metrics:
+        floors.update({k: metrics["true_nll"] for k in metrics if k.endswith("nll") and k != "true_nll"})
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    table.add_column("floor", justify="right")
     for k, v in metrics.items():
-        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+        if k.endswith("_floor") or (k == "true_nll" and len(floors) > 0):
+            continue
+        table.add_row(k, fmt(v), fmt(floors[k]) if k in floors else "")
     Console().print(table)
 
 
@@ -135,7 +146,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = load_run(args.run, which=args.checkpoint)
     settings = run.config.eval.model_copy(update={"samples": args.samples} if args.samples else {})
-    metrics = {"step": run.step, **evaluate(run.model, build_data(run.config, "test"), settings, run.config.seed)}
+    metrics = {"step": run.step, **evaluate(run.model, build_data(run.config, "test"), settings, run.config.seed,
+                                            floor_data=run.data)}
     if args.json:
         print(json.dumps(metrics))
     else:

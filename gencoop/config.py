@@ -174,6 +174,7 @@ class EvalSettings(_Strict):
     samples: int = Field(2000, ge=2)
     batch_size: int = Field(500, ge=1)
     inception: str | None = Field(None, description="path of a TorchScript Inception you have: adds `fid`")
+    quadrature_cells: int = Field(600, ge=2, description="2-D energies: grid cells per axis for the NLL's log Z")
 
 
 class RunConfig(_Strict):

@@ -17,26 +17,35 @@ def plot_2d(
     panels: dict[str, Tensor],
     path: str | Path,
     *,
-    log_density: Callable[[Tensor], Tensor] | None = None,
+    densities: dict[str, Callable[[Tensor], Tensor]] | None = None,
     lim: float = 3.0,
     resolution: int = 200,
+    log_density: Callable[[Tensor], Tensor] | None = None,
 ) -> Path:
-    """One scatter panel per entry of ``panels`` (each ``(n, 2)``), plus exp(log_density) on a grid if given."""
-    n = len(panels) + (log_density is not None)
+    """One scatter panel per entry of ``panels`` (each ``(n, 2)``), then one heat map per entry of ``densities``
+    (log-densities ``(B, 2) -> (B,)``, normalised or not: each is normalised on the panel's grid), titled by key.
+    ``log_density`` (deprecated) is ``densities={"model density": log_density}``."""
+    densities = dict(densities or {})
+    if log_density is not None:
+        import warnings
+
+        warnings.warn("plot_2d(log_density=f) is deprecated; pass densities={'title': f}", DeprecationWarning,
+                      stacklevel=2)
+        densities["model density"] = log_density
+    n = len(panels) + len(densities)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
     for ax, (title, pts) in zip(axes[0], panels.items()):
         pts = pts.detach().cpu().numpy()
         ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.5, linewidths=0)
         ax.set_title(title, fontsize=10)
-    if log_density is not None:
-        r = torch.linspace(-lim, lim, resolution)
-        grid = torch.cartesian_prod(r, r)
+    r = torch.linspace(-lim, lim, resolution)
+    grid = torch.cartesian_prod(r, r)
+    for ax, (title, log_density) in zip(axes[0][len(panels):], densities.items()):
         with torch.no_grad():
-            lp = log_density(grid)
-            dens = torch.exp(lp - lp.max()).reshape(resolution, resolution).T.cpu().numpy()  # unnormalised is fine
-        ax = axes[0][-1]
+            lp = log_density(grid).double()
+            dens = torch.softmax(lp, 0).reshape(resolution, resolution).T.cpu().numpy()  # normalised on the grid
         ax.imshow(dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
-        ax.set_title("model density", fontsize=10)
+        ax.set_title(title, fontsize=9)
     return _save_square_panels(fig, axes[0], lim, path)
 
 

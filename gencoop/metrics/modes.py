@@ -57,3 +57,54 @@ def mode_coverage(
         "modes_total": c.shape[0],
         "hq_per_mode": per_mode.tolist(),
     }
+
+
+def mode_spread(
+    samples: Tensor,
+    centers: Tensor,
+    std: float,
+    *,
+    threshold: float = 3.0,
+) -> dict:
+    """How each mixture component's samples are spread, and how evenly the components are weighted.
+
+    Samples within ``threshold · std`` of their nearest center are assigned to it (as in :func:`mode_coverage`).
+
+    * ``spread_ratio``: the median over components of the within-component std (about the component's own sample
+      mean, pooled over coordinates) divided by ``std``. About 0.97 for data at 3σ (the cut trims the tails); a
+      model that collapses its modes to points scores near 0, one with blurred modes above 1. Components with
+      fewer than 2 assigned samples are left out (``spread_per_mode`` holds NaN for them).
+    * ``min_mode_share``: the smallest component's share of the assigned samples, times k (1 = uniform, 0 = a
+      dropped mode). ``mode_chi2`` / ``mode_chi2_p``: Pearson's χ² of the per-component counts against uniform
+      weights, with its p-value on k − 1 degrees of freedom (assumes equally weighted components, as the toys).
+
+    ``samples: (n, d)``, ``centers: (k, d)``; returns a JSON-ready dict.
+    """
+    if std <= 0 or threshold <= 0:
+        raise ValueError(f"std and threshold must be > 0, got std={std}, threshold={threshold}")
+    s = flatten_events(samples, "samples").detach().double()
+    c = flatten_events(centers, "centers").detach().to(s)
+    if s.shape[1] != c.shape[1]:
+        raise ValueError(f"samples have dimension {s.shape[1]} but centers {c.shape[1]}")
+    idx, dist = nearest_center(s, c)
+    hq = dist <= threshold * std
+    s, idx = s[hq], idx[hq]
+    k, d = c.shape
+    counts = torch.bincount(idx, minlength=k).double()
+    spreads = torch.full((k,), float("nan"), dtype=s.dtype)
+    for j in range(k):
+        pts = s[idx == j]
+        if len(pts) >= 2:
+            spreads[j] = ((pts - pts.mean(0)).square().sum() / ((len(pts) - 1) * d)).sqrt() / std
+    total = counts.sum()
+    expected = total / k
+    chi2 = ((counts - expected).square() / expected).sum() if total > 0 else torch.tensor(float("nan"))
+    p = torch.special.gammaincc(torch.tensor((k - 1) / 2, dtype=s.dtype), chi2 / 2) if k > 1 else chi2.new_ones(())
+    finite = spreads[~spreads.isnan()]
+    return {
+        "spread_ratio": float(finite.quantile(0.5)) if len(finite) else float("nan"),
+        "spread_per_mode": spreads.tolist(),
+        "min_mode_share": float(counts.min() / expected) if total > 0 else 0.0,
+        "mode_chi2": float(chi2),
+        "mode_chi2_p": float(p),
+    }

@@ -6,21 +6,31 @@ A composition (``model`` part) is an ``nn.Module`` with
 * ``losses(batch) -> {group: loss}``: one scalar per group; the trainer back-propagates each loss into its own
   group's parameters only (``loss.backward(inputs=group)``), so a loss may read other parts freely;
 * ``sample(n) -> (n, *event_shape)``;
-* optionally ``prepare(x)`` (data-dependent initialisation before training, e.g. ActNorm) and
-  ``metrics(x) -> {name: float}`` (model-specific evaluation on held-out data, e.g. NLL).
+* optionally ``prepare(x)`` (data-dependent initialisation before training, e.g. ActNorm),
+  ``metrics(x) -> {name: float}`` (model-specific evaluation on held-out data, e.g. NLL) and
+  ``densities() -> {name: Density}`` (its log-densities on data space: evaluation reports each one's held-out NLL,
+  by quadrature on 2-D when unnormalised, and pictures draw them).
 """
 
 from __future__ import annotations
 
 import abc
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from gencoop.config import ConfigError, PartRef
-from gencoop.interfaces import Shape
+from gencoop.interfaces import LogDensity, Shape
+
+
+class Density(NamedTuple):
+    """A log-density on data space, ``(B, *event) -> (B,)``, and whether it is normalised (else it is known up
+    to a constant, as an EBM's −E(x))."""
+
+    log_density: LogDensity
+    normalized: bool
 
 
 class Model(nn.Module, abc.ABC):
@@ -44,6 +54,10 @@ class Model(nn.Module, abc.ABC):
         """Model-specific metrics on held-out data ``x`` (default: none). ``x`` is dequantised when the data set
         dequantises. An ``"nll"`` (mean −log p(x) in nats, model units) of such data gains ``bits_per_dim`` per
         pixel level in the harness."""
+        return {}
+
+    def densities(self) -> dict[str, Density]:
+        """The model's log-densities on data space by name (``"ebm"``, ``"flow"``, …); default: none."""
         return {}
 
 

@@ -16,7 +16,7 @@ from gencoop.components.priors import GaussianPrior
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Decoder, Encoder, Flow, Prior, Shape
 from gencoop.config import PartRef
-from gencoop.models.base import Model, build_part, gaussian_log_likelihood, trainable
+from gencoop.models.base import Density, Model, build_part, gaussian_log_likelihood, trainable
 from gencoop.models.coopflow import CoopFlow, coopflow_model
 
 EventShape = tuple[int, ...]
@@ -58,6 +58,9 @@ class FlowModel(Model):
     def prepare(self, x: Tensor) -> None:
         if hasattr(self.flow, "data_init"):
             self.flow.data_init(x)
+
+    def densities(self) -> dict[str, Density]:
+        return {"flow": Density(self.flow.log_prob, True)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         """Mean −log q(x) in nats, in model units (evaluation adds bits per pixel level for quantised images)."""

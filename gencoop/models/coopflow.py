@@ -27,7 +27,7 @@ from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Flow, Sampler, Shape
-from gencoop.models.base import Model, build_part, model_device, trainable
+from gencoop.models.base import Density, Model, build_part, model_device, trainable
 from gencoop.samplers.common import frozen_parameters
 
 
@@ -114,6 +114,13 @@ class CoopFlow(Model):
         """ActNorm data initialisation of a fresh flow (a pretrained one, CoopFlow(Pre), keeps its weights)."""
         if self.learns_flow and not self.pretrained_flow and hasattr(self.flow, "data_init") and int(self.updates) == 0:
             self.flow.data_init(x)
+
+    def densities(self) -> dict[str, Density]:
+        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density."""
+        out = {"ebm": Density(self.log_density, False)}
+        if isinstance(self.flow, Flow):
+            out["flow"] = Density(self.flow.log_prob, True)
+        return out
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         out = {"energy_data": self.energy(x).mean().item()}

@@ -38,7 +38,7 @@ from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Energy, Generator, Prior, Sampler, Shape
-from gencoop.models.base import Model, build_part, model_device, trainable
+from gencoop.models.base import Density, Model, build_part, model_device, trainable
 from gencoop.samplers.common import records_trajectory
 
 
@@ -167,6 +167,13 @@ class ExponentialTilting(Model):
     def losses(self, batch: Tensor) -> dict[str, Tensor]:
         x_model = self._to_data(self._chain(batch.shape[0], None)[0])  # training chains: the sampler's steps
         return {"energy": ebm_loss(self.tilt, batch, x_model, self.energy_reg)}
+
+    def densities(self) -> dict[str, Density]:
+        """With a base of tractable density (a flow): the tilted p_base(x)·exp(−E(x)) (unnormalised) and the
+        base's own; none for a VAE or GLF base (their densities on data space are not tractable)."""
+        if not callable(getattr(self.base, "log_prob", None)):
+            return {}
+        return {"tilted": Density(self.data_log_density, False), "base": Density(self.base.log_prob, True)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         """Mean energy of held-out data and of base samples: training pushes the first below the second."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from gencoop.hookspecs import hookimpl
 from gencoop.recipes import IMAGE_TRAIN, TOY_TRAIN, Recipes, recipe, register_recipes
 
-# CoopFlow on 2-D toys: a LeakyReLU MLP energy (piecewise linear: it can carve the sharp wells the 25-Gaussians
+# The reference code's setting on the 2-D toys (recipes `coopflow-ref-*`): a LeakyReLU MLP energy (piecewise linear: it can carve the sharp wells the 25-Gaussians
 # grid needs; a smooth SiLU MLP of the same size stayed at a high-quality fraction of 0.1 in 3,000 steps) with a
 # Gaussian base (keeps chains from running off), noise-free Langevin with the reference code's per-element drift
 # clip and a clamp to the data's box; Adam (0.5, 0.999) for the EBM.
-COOP_TOY_MODEL = {
+COOP_REF_TOY_MODEL = {
     "name": "coopflow",
     "energy": {"name": "mlp", "hidden": [256, 256, 256], "activation": "leaky_relu", "base_std": 3.0},
     "energy_reg": 0.001,
@@ -23,7 +23,7 @@ COOP_TOY_MODEL = {
 # the adversarial updates, and the average holds them on the data's modes. After 2,000 steps (seed 0), 100-step
 # revisions reached a high-quality fraction of 0.996 with 25/25 modes (wells 0.022 from the centres on average)
 # against 0.824 with 24/25 without it (wells 0.094 away).
-COOP_TOY_TRAIN = {**TOY_TRAIN, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]}, "ema": 0.995,
+COOP_REF_TOY_TRAIN = {**TOY_TRAIN, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]}, "ema": 0.995,
                   "groups": {"flow": {"lr": 1e-3, "betas": [0.9, 0.999], "grad_clip": 10.0}}}
 # CoopFlow on images, the paper's settings: 30 steps, s = 0.03, no noise, drift clip 0.1, x clamped to [-1, 1].
 # The data are dequantised (uniform noise one grey level wide), as for the flow baselines: on the 17 grey levels of
@@ -49,14 +49,14 @@ COOP_DIGITS_TRAIN = {**COOP_IMAGE_TRAIN, "ema": 0.995}
 
 RECIPES: Recipes = {
     **{f"coopflow-{toy}": (f"CoopFlow on {toy}: RealNVP proposes, 30 Langevin steps revise toward an MLP EBM",
-                           recipe(f"coopflow-{toy}", {"name": toy, "n": 20000}, COOP_TOY_MODEL, COOP_TOY_TRAIN))
+                           recipe(f"coopflow-{toy}", {"name": toy, "n": 20000}, COOP_REF_TOY_MODEL, COOP_REF_TOY_TRAIN))
        for toy in ("25gaussians", "rings", "swissroll", "checkerboard")},
     "coopflow-long-25gaussians": ("CoopFlow(Long): 100 Langevin steps per revision", recipe(
         "coopflow-long-25gaussians", {"name": "25gaussians", "n": 20000},
-        {**COOP_TOY_MODEL, "sampler": {**COOP_TOY_MODEL["sampler"], "steps": 100}}, COOP_TOY_TRAIN)),
+        {**COOP_REF_TOY_MODEL, "sampler": {**COOP_REF_TOY_MODEL["sampler"], "steps": 100}}, COOP_REF_TOY_TRAIN)),
     "coopflow-pre-25gaussians": ("CoopFlow(Pre): the flow starts from a flow run (--set model.flow_run=RUN)",
                                  recipe("coopflow-pre-25gaussians", {"name": "25gaussians", "n": 20000},
-                                         {**COOP_TOY_MODEL, "flow_run": "runs/flow-25gaussians"}, COOP_TOY_TRAIN)),
+                                         {**COOP_REF_TOY_MODEL, "flow_run": "runs/flow-25gaussians"}, COOP_REF_TOY_TRAIN)),
     "coopflow-digits": ("CoopFlow on digits 8×8: Glow proposes, 30 Langevin steps (s=0.3, no noise) revise", recipe(
         "coopflow-digits", {"name": "digits", "split": "train", "dequantize": True}, COOP_DIGITS_MODEL,
         COOP_DIGITS_TRAIN, {"samples": 1000})),

@@ -48,6 +48,15 @@ class LangevinResult:
     kept: Tensor | None = None
 
 
+@dataclass
+class LangevinState:
+    """Chains between transitions: states ``x`` ``(B, *event)``, ℓ(x) ``(B,)`` and ∇ℓ(x) ``(B, *event)``."""
+
+    x: Tensor
+    log_density: Tensor
+    grad: Tensor
+
+
 class Langevin(Sampler):
     """Unadjusted Langevin (ULA) or, with ``metropolis=True``, MALA toward any differentiable log-density.
 
@@ -189,12 +198,7 @@ class Langevin(Sampler):
             if grad_norm is not None:
                 grad_norm += grad.flatten(1).norm(dim=-1)
             c, sigma = 0.5 * s * s, self.noise * s
-            proposal = torch.add(x, grad, alpha=c) if self.clip is None else x + self._drift(grad, c)
-            if noise is not None:  # in place unless a graph is kept
-                eps = next(noise)
-                proposal = proposal + sigma * eps if differentiable else proposal.add_(eps, alpha=sigma)
-            if self.bounds is not None:
-                proposal = proposal.clamp(*self.bounds) if differentiable else proposal.clamp_(*self.bounds)
+            proposal = self._propose(x, grad, c, sigma, next(noise) if noise is not None else None, differentiable)
             if self.metropolis:
                 lp_new, grad_new = value_and_grad(log_density, proposal, autocast=self.autocast)
                 x, lp, grad, acc = self._mala_accept(x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator)
@@ -227,6 +231,40 @@ class Langevin(Sampler):
             traj = traj[:, kept] if traj is not None else None
             diag = {k: v[kept] if k != "nonfinite" else v for k, v in diag.items()}
         return LangevinResult(x, traj, diag, kept)
+
+    def _propose(self, x: Tensor, grad: Tensor, c: float, sigma: float, eps: Tensor | None,
+                 differentiable: bool = False) -> Tensor:
+        """x + drift + σ·ε, clamped to ``bounds``: in place on a fresh tensor unless a graph is kept."""
+        proposal = torch.add(x, grad, alpha=c) if self.clip is None else x + self._drift(grad, c)
+        if eps is not None:
+            proposal = proposal + sigma * eps if differentiable else proposal.add_(eps, alpha=sigma)
+        if self.bounds is not None:
+            proposal = proposal.clamp(*self.bounds) if differentiable else proposal.clamp_(*self.bounds)
+        return proposal
+
+    # -- one transition at a time (annealed importance sampling, adaptive schemes) -----------------------------
+    def init(self, log_density: LogDensity, x: Tensor) -> LangevinState:
+        """The state of chains at ``x`` ``(B, *event)``: x with ℓ(x) ``(B,)`` and ∇ℓ(x), for :meth:`step`."""
+        lp, grad = value_and_grad(log_density, x, autocast=self.autocast)
+        return LangevinState(x.detach(), lp, grad)
+
+    def step(self, log_density: LogDensity, state: LangevinState, *, step_size: float | None = None,
+             generator: torch.Generator | None = None) -> tuple[LangevinState, Tensor]:
+        """One transition of every chain from ``state``: the new state and the accept mask ``(B,)`` (all True
+        without ``metropolis``). One evaluation of ℓ and ∇ℓ, at the proposal. ``state`` must hold ℓ and ∇ℓ of
+        this ``log_density`` (a caller that changes the target between steps recomputes or rescales them). The
+        caller freezes the parameters ℓ reaches (:func:`~gencoop.samplers.common.frozen_parameters`) if it wants
+        no parameter graph; no ``.grad`` is written either way."""
+        s = self.step_size if step_size is None else step_size
+        c, sigma = 0.5 * s * s, self.noise * s
+        x, lp, grad = state.x, state.log_density, state.grad
+        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if self.noise > 0 else None
+        proposal = self._propose(x, grad, c, sigma, eps)
+        lp_new, grad_new = value_and_grad(log_density, proposal, autocast=self.autocast)
+        if not self.metropolis:
+            return LangevinState(proposal, lp_new, grad_new), torch.ones_like(lp_new, dtype=torch.bool)
+        x, lp, grad, accept = self._mala_accept(x, lp, grad, proposal, lp_new, grad_new, c, sigma, generator)
+        return LangevinState(x, lp, grad), accept
 
     def _drift(self, grad: Tensor, c: float) -> Tensor:
         drift = grad * c

@@ -1,10 +1,17 @@
-"""Evaluation of any composition against held-out data, and its pictures.
+"""Evaluation of any composition against held-out data, each number beside its floor, and its pictures.
 
-Vectors: MMD (and, on Gaussian-mixture toys, the high-quality fraction and modes covered); images: the Fréchet
-distance in the features of the project's classifier for that data set (pixels when it has none), on samples
-clipped to the data's pixel range, with the fraction of pixels that were outside it. Each model adds
-its own metrics (NLL, ELBO, reconstruction error) through ``Model.metrics``. Evaluation runs on its own fixed seed
-inside ``torch.random.fork_rng``, so it never shifts the training's random stream (exact resume needs that).
+Vectors: a k-NN classifier two-sample test (C2ST, 0.5 = indistinguishable) and MMD; on Gaussian-mixture toys also
+the high-quality fraction, modes covered, the within-mode spread (ratio to the components' std) and the smallest
+mode's share; on 2-D, the held-out NLL of an energy-based model by quadrature (``ebm_nll``) and, for mixtures,
+the true density's (``true_nll``). Images: the Fréchet distance, C2ST, precision and recall in the features of the
+project's classifier for that data set (pixels when it has none), on samples clipped to the data's pixel range,
+with the fraction of pixels that were outside it. Each model adds its own metrics (NLL, ELBO, reconstruction error)
+through ``Model.metrics``.
+
+The floor of a sample metric (``<name>_floor``) is the same metric between a draw of the training data (an
+independent draw of the toy, or the training split) and the held-out data: how far from perfect a number is.
+Evaluation runs on its own fixed seed inside ``torch.random.fork_rng``, so it never shifts the training's random
+stream (exact resume needs that).
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ from torch import Tensor
 
 from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
-from gencoop.metrics import bits_per_dim, frechet_distance, mmd, mode_coverage
-from gencoop.models.base import Model, model_device
+from gencoop.metrics import bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage, mode_spread
+from gencoop.metrics.precision_recall import precision_recall
+from gencoop.models.base import Density, Model, model_device
 from gencoop.viz import plot_2d, save_image_grid
 
 
@@ -62,8 +70,67 @@ def levels_bits_per_dim(nll: float, data: ArrayDataset) -> float:
     return float(bits_per_dim(nll + d * math.log(data.levels / 2), d))
 
 
-def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int = 0) -> dict[str, float]:
-    """A flat dict of metrics of ``model`` against held-out ``data``."""
+def sample_metrics(samples: Tensor, ref: Tensor, data: ArrayDataset) -> dict[str, float]:
+    """The metrics of ``samples`` against held-out ``ref`` that need no model: what a floor is computed with."""
+    out: dict[str, float] = {}
+    if len(data.event_shape) == 1:
+        out["c2st"] = c2st(samples, ref)
+        out["mmd"] = float(mmd(samples, ref))
+        if data.modes is not None:
+            cov = mode_coverage(samples, data.modes, data.mode_std)
+            out.update({k: float(cov[k]) for k in ("hq_fraction", "modes_covered", "modes_total")})
+            spread = mode_spread(samples, data.modes, data.mode_std)
+            out.update({k: spread[k] for k in ("spread_ratio", "min_mode_share", "mode_chi2_p")})
+        return out
+    extractor = feature_extractor(data.name)
+    with torch.no_grad():  # features once, for FD, C2ST and precision/recall alike
+        fs, fr = (x if extractor is None else torch.cat([extractor(b).cpu() for b in x.split(500)])
+                  for x in (samples, ref))
+    out["fd"] = float(frechet_distance(fs, fr))
+    out["c2st"] = c2st(fs, fr)
+    out.update(precision_recall(fs, fr))
+    return out
+
+
+def mixture_nll(x: Tensor, data: ArrayDataset) -> float:
+    """NLL (nats per sample) of ``x: (n, d)`` under the true equal-weight mixture of ``data.modes``, ``data.mode_std``."""
+    modes, s = data.modes.double(), float(data.mode_std)
+    d = x.shape[1]
+    sq = torch.cdist(x.double(), modes).square()  # (n, k)
+    log_p = torch.logsumexp(-sq / (2 * s * s), 1) - math.log(len(modes)) - d * math.log(s * math.sqrt(2 * math.pi))
+    return float(-log_p.mean())
+
+
+def quadrature_box(ref: Tensor) -> tuple[float, float]:
+    """Where a 2-D density is integrated: the square [−h, h]² with h = max(3, ⌈1.25·max|x|⌉) of the held-out
+    data ([−3, 3]² for every shipped toy but the swiss roll's [−4, 4]²). Mass outside it is not counted."""
+    half = max(3.0, float(math.ceil(1.25 * float(ref.abs().max()))))
+    return -half, half
+
+
+def cpu_densities(model: Model) -> dict[str, Density]:
+    """The model's :meth:`~gencoop.models.base.Model.densities`, taking and returning CPU tensors."""
+    device = model_device(model)
+    return {name: Density(lambda x, f=d.log_density: f(x.to(device)).cpu(), d.normalized)
+            for name, d in model.densities().items()}
+
+
+def density_nlls(densities: dict[str, Density], ref: Tensor, cells: int = 600) -> dict[str, float]:
+    """``<name>_nll`` of each density on 2-D held-out points ``ref`` (CPU): exact for a normalised one, by
+    quadrature on :func:`quadrature_box` for an unnormalised one (an EBM)."""
+    lo, hi = quadrature_box(ref)
+    out = {}
+    for name, (log_density, normalized) in densities.items():
+        with torch.no_grad():
+            out[f"{name}_nll"] = (-float(log_density(ref).double().mean()) if normalized
+                                  else grid_nll(lambda x, f=log_density: -f(x), ref, lo, hi, cells))
+    return out
+
+
+def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int = 0,
+             floor_data: ArrayDataset | None = None) -> dict[str, float]:
+    """A flat dict of metrics of ``model`` against held-out ``data``; with ``floor_data`` (the training data) each
+    sample metric also gets its floor, ``<name>_floor`` (not when ``floor_data`` has hidden, non-finite values)."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -82,50 +149,48 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
             if not torch.isfinite(samples).all():
                 out["nonfinite_samples"] = float((~torch.isfinite(samples.flatten(1))).any(-1).sum())
                 samples = samples.nan_to_num(0.0, posinf=0.0, neginf=0.0)
-            if len(data.event_shape) == 1:
-                out["mmd"] = float(mmd(samples, ref))
-                if data.modes is not None:
-                    cov = mode_coverage(samples, data.modes, data.mode_std)
-                    out.update({k: float(cov[k]) for k in ("hq_fraction", "modes_covered", "modes_total")})
-            else:
-                if data.scale == "images":
-                    samples = samples.clamp(-1.0, 1.0)
-                features = feature_extractor(data.name)
-                out["fd"] = float(frechet_distance(samples, ref, features))
-                out["fd_features"] = "classifier" if features is not None else "pixels"  # type: ignore[assignment]
+            if data.scale == "images":
+                samples = samples.clamp(-1.0, 1.0)
+            out.update(sample_metrics(samples, ref, data))
+            if len(data.event_shape) > 1:
+                out["fd_features"] = "classifier" if feature_extractor(data.name) is not None else "pixels"  # type: ignore[assignment]
                 if settings.inception:
                     from gencoop.metrics.inception import inception_fid
 
                     out["fid"] = inception_fid(samples, ref, settings.inception)
+            if floor_data is not None and bool(torch.isfinite(floor_data.x).all()):  # occluded data have none
+                floor_ref = floor_data.x[reference_indices(floor_data, settings.samples, seed + 1)]
+                floors = sample_metrics(floor_ref, ref, data)
+                out.update({f"{k}_floor": v for k, v in floors.items() if k != "modes_total"})
+            if data.modes is not None:
+                out["true_nll"] = mixture_nll(ref, data)  # the floor of any NLL on a mixture toy
             with torch.no_grad():  # dequantised when the model was trained on dequantised pixels (a density's NLL)
                 x = data.batch(held_out[: settings.batch_size], generator=torch.Generator().manual_seed(seed))
                 x = x.to(device)
                 out.update(model.metrics(x))
                 if data.dequantize and "nll" in out:
                     out["bits_per_dim"] = levels_bits_per_dim(out["nll"], data)
+            if data.event_shape == (2,):
+                out.update(density_nlls(cpu_densities(model), ref, settings.quadrature_cells))
     finally:
         model.train(was_training)
     return out
 
 
-def model_log_density(model: Model):
-    """A (possibly unnormalised) log-density of the model on data space, when it has one."""
-    for name in ("log_prob", "log_density"):
-        fn = getattr(model, name, None)
-        if callable(fn):
-            return lambda x: fn(x.to(model_device(model))).cpu()
-    return None
-
-
 def write_picture(samples: Tensor, data: ArrayDataset, path: str | Path, title: str = "samples",
-                  log_density=None) -> Path:
-    """2-D events: data beside samples (and the model density when given); images: a grid in data units."""
+                  densities: dict[str, Density] | None = None) -> Path:
+    """2-D events: data beside samples, then each of ``densities`` normalised on the picture's grid and titled with
+    its held-out NLL (the true density's beside it on a mixture toy); images: a grid in data units."""
     samples = samples.detach().cpu()
     if data.event_shape == (2,):
         ref = reference(data, len(samples), 0)
-        lim = float(max(ref.abs().max(), 1.0)) * 1.3
-        return plot_2d({f"data ({data.name})": ref, title: samples}, path, lim=math.ceil(lim * 2) / 2,
-                       log_density=log_density)
+        lim = math.ceil(float(max(ref.abs().max(), 1.0)) * 1.3 * 2) / 2
+        maps = {}
+        if densities:
+            nlls = {k[: -len("_nll")]: v for k, v in density_nlls(densities, ref).items()}
+            floor = f" (true {mixture_nll(ref, data):.2f})" if data.modes is not None else ""
+            maps = {f"{name} density, NLL {nlls[name]:.2f}{floor}": d.log_density for name, d in densities.items()}
+        return plot_2d({f"data ({data.name})": ref, title: samples}, path, lim=lim, densities=maps)
     if len(data.event_shape) == 3:
         return save_image_grid(data.to_data_units(samples[:64]), path)
     raise ValueError(f"no picture for events of shape {data.event_shape}; use .npy output")

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from gencoop.config import ConfigError, RunConfig
 from gencoop.models.base import Model
 from gencoop.train import checkpoint, distributed
-from gencoop.train.evaluate import draw, evaluate, model_log_density, write_picture
+from gencoop.train.evaluate import cpu_densities, draw, evaluate, write_picture
 from gencoop.train.runs import build_data, build_model, resolve_device
 
 Callback = Callable[["Trainer", int, dict[str, float]], None]
@@ -269,7 +269,8 @@ class Trainer:
         return shadow
 
     def evaluate(self) -> dict[str, float]:
-        metrics = evaluate(self.evaluation_model(), self.eval_data, self.config.eval, seed=self.config.seed)
+        metrics = evaluate(self.evaluation_model(), self.eval_data, self.config.eval, seed=self.config.seed,
+                           floor_data=self.data)
         self.log({"step": self.step, "eval": metrics})
         return metrics
 
@@ -283,7 +284,7 @@ class Trainer:
             samples = draw(model, n, self.config.eval.batch_size)
         try:
             return write_picture(samples, self.data, self.out / name, title=f"samples (step {self.step})",
-                                 log_density=model_log_density(model))
+                                 densities=cpu_densities(model))
         except ValueError:
             return None
 
