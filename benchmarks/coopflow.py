@@ -1,14 +1,18 @@
-"""CoopFlow against its baselines on the same budget, and its iteration time against the floor.
+"""CoopFlow against its baselines, each number beside its floor, and its iteration time against the floor.
 
-For each data set, four models are trained for ``--steps`` steps with the same batch size and seed — the flow
-alone (maximum likelihood), the short-run EBM alone (Langevin from noise), CoopFlow (joint from scratch) and
-CoopFlow(Pre) (its flow initialised from the flow-alone run) — and evaluated by the harness: high-quality fraction
-and modes covered (Gaussian-mixture toys), MMD (toys), Fréchet distance in the project's classifier features
-(digits). The iteration-time table compares one CoopFlow training step with its floor: one flow NLL step, K
-energy-gradient evaluations and one EBM step, each timed alone on the same batch.
+For each data set the models are trained by their recipes with the same seed: the flow alone (maximum likelihood,
+CoopFlow's flow and optimiser), the short-run EBM (CoopFlow's energy and sampler, chains from noise), CoopFlow,
+CoopFlow(ref) (the reference code's noise-free revision, toys only) and, on toys, a tilted VAE (the VAE baseline,
+then `tilt-vae-25gaussians` on it). Each is evaluated by the harness on a draw of its own (seed + 1, apart from the
+draws training evaluated), beside the floor row: the same metrics between the training data and the held-out data
+(for NLLs, the true density's on mixtures). Columns: C2ST (k-NN, 0.5 = indistinguishable), the within-mode spread
+ratio, modes covered and the smallest mode's share (mixtures), the EBM's held-out NLL by quadrature and the flow's
+exact one (2-D, nats), MMD (toys), FD and precision / recall in classifier features (digits). The iteration-time
+table compares one CoopFlow training step with its floor: one flow NLL step, K energy-gradient evaluations and one
+EBM step, each timed alone on the same batch.
 
-    python benchmarks/coopflow.py                       # 25gaussians, rings, digits; figures in benchmarks/out/coopflow
-    python benchmarks/coopflow.py --steps 500 --data 25gaussians
+    python benchmarks/coopflow.py --threads 1 --resume        # the four toys and digits; figures in --out
+    python benchmarks/coopflow.py --data 25gaussians --variants coopflow coopflow-ref --steps 500
 """
 
 from __future__ import annotations
@@ -27,26 +31,33 @@ from gencoop.train import Trainer
 from gencoop.train.evaluate import draw, reference
 from gencoop.viz import plot_2d, save_image_grid
 from sampler_speed import floor_loop  # benchmarks/ is the script's folder, so on sys.path
+from tilting import train as train_run
 
-VARIANTS = ("flow", "ebm", "coopflow", "coopflow-pre")
+TOYS = ("25gaussians", "rings", "swissroll", "checkerboard")
+VARIANTS = ("flow", "ebm", "coopflow", "coopflow-ref", "tilt-vae")
 
 
-def configs(data: str, steps: int, seed: int, flow_run: Path) -> dict[str, dict]:
-    base = gencoop.create("recipe", "coopflow-digits" if data == "digits" else "coopflow-25gaussians")
-    base["data"] = {**base["data"], "name": data} if data != "digits" else base["data"]
-    common = {"seed": seed, "data": base["data"], "train": {**base["train"], "steps": steps, "eval_every": 0,
-                                                             "sample_every": 0}}
-    coop = {**common, "model": base["model"]}
-    flow_ref = base["model"]["flow"]
-    return {
-        "flow": {**common, "model": {"name": "flow", "flow": flow_ref},
-                 "train": {**common["train"], "optim": base["train"]["groups"]["flow"]}},
-        "ebm": {**common, "model": {**base["model"], "init": "gaussian" if data != "digits" else "uniform",
-                                    "init_scale": 3.0 if data != "digits" else 1.0},
-                "train": {k: v for k, v in common["train"].items() if k != "groups"}},  # no flow group
-        "coopflow": coop,
-        "coopflow-pre": {**coop, "model": {**base["model"], "flow_run": str(flow_run)}},
+def configs(data: str, seed: int) -> dict[str, dict]:
+    """Each variant's RunConfig-shaped dict (or, for the tilted VAE, its base's and its own), built on the CoopFlow
+    recipe of ``data``."""
+    toy = data in TOYS
+    base = gencoop.create("recipe", f"coopflow-{data}")
+    common = {"seed": seed, "data": base["data"], "eval": base.get("eval", {})}
+    noise = {"init": "gaussian", "init_scale": 3.0} if toy else {"init": "uniform", "init_scale": 1.0}
+    out = {
+        "flow": {**common, "model": {"name": "flow", "flow": base["model"]["flow"]},
+                 "train": {**{k: v for k, v in base["train"].items() if k not in ("groups", "ema")},
+                           "optim": base["train"]["groups"]["flow"]}},
+        "ebm": {**common, "model": {**base["model"], **noise},
+                "train": {k: v for k, v in base["train"].items() if k != "groups"}},  # no flow group
+        "coopflow": base,
     }
+    if toy:
+        out["coopflow-ref"] = gencoop.create("recipe", f"coopflow-ref-{data}")
+        vae = gencoop.create("recipe", "vae-25gaussians")
+        out["vae"] = {**vae, "data": base["data"]}
+        out["tilt-vae"] = gencoop.create("recipe", "tilt-vae-25gaussians")
+    return out
 
 
 def iteration_times(trainer: Trainer, repeats: int = 15) -> tuple[float, float]:
@@ -85,70 +96,80 @@ def iteration_times(trainer: Trainer, repeats: int = 15) -> tuple[float, float]:
     return best["step"], best["flow"] + best["grads"] + best["ebm"]
 
 
-def figure(runs: dict[str, Trainer], data: str, path: Path, seed: int) -> None:
+def figure(models: dict, data, path: Path, seed: int) -> None:
     """One picture: 2-D data beside each model's samples, or one grid row of 16 samples per model for images."""
     samples = {}
-    for variant, trainer in runs.items():
+    for variant, model in models.items():
         torch.manual_seed(seed)
-        model = trainer.evaluation_model()  # the weights the table evaluated (the EMA when the recipe keeps one)
-        samples[variant] = draw(model, 2000 if data != "digits" else 16, 500)
-    first = next(iter(runs.values())).data
-    if first.event_shape == (2,):
-        plot_2d({"data": reference(first, 2000, seed), **samples}, path)
+        samples[variant] = draw(model, 2000 if data.event_shape == (2,) else 16, 500)
+    if data.event_shape == (2,):
+        plot_2d({"data": reference(data, 2000, seed), **samples}, path)
     else:
-        save_image_grid(first.to_data_units(torch.cat([reference(first, 16, seed), *samples.values()])), path, nrow=16,
-                        row_labels=["data", *samples])
+        save_image_grid(data.to_data_units(torch.cat([reference(data, 16, seed), *samples.values()])), path,
+                        nrow=16, row_labels=["data", *samples])
+
+
+COLUMNS = ("C2ST", "spread", "modes", "min share", "EBM NLL", "flow NLL", "MMD", "FD", "precision / recall")
+
+
+def cells(m: dict, floor: bool = False) -> list[str]:
+    """A row's cells in the order of ``COLUMNS``: the model's metrics, or (``floor``) their floors."""
+    def get(key: str, fmt: str = ".3g") -> str:
+        key = f"{key}_floor" if floor else key
+        return format(m[key], fmt) if key in m else "—"
+
+    modes = (f"{get('modes_covered', '.0f')}/{m['modes_total']:.0f}" if "modes_total" in m else "—")
+    nll = (lambda k: f"{m['true_nll']:.3g}" if "true_nll" in m else "—") if floor else (lambda k: get(k))
+    pr = f"{get('precision')} / {get('recall')}" if "precision" in m else "—"
+    return [get("c2st"), get("spread_ratio"), modes, get("min_mode_share"), nll("ebm_nll"), nll("flow_nll"),
+            get("mmd"), get("fd"), pr]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--data", nargs="+", default=["25gaussians", "rings", "digits"])
+    parser.add_argument("--steps", type=int, help="training steps of every model but the tilt (default: recipes')")
+    parser.add_argument("--data", nargs="+", default=[*TOYS, "digits"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--timing-only", action="store_true",
-                        help="only the iteration-time table (a CoopFlow run of 20 steps per data set)")
+    parser.add_argument("--resume", action="store_true", help="continue (or just re-read) the runs in --out")
+    parser.add_argument("--no-timing", action="store_true", help="skip the iteration-time table")
     parser.add_argument("--out", default="benchmarks/out/coopflow")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    print(f"# CoopFlow benchmark — {args.steps} steps per model, seed {args.seed}, torch {torch.__version__}, "
-          f"{platform.machine()}, {args.threads} thread(s)")
-    print("| data | model | hq_fraction | modes | mmd | fd | wall (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"# CoopFlow benchmark — seed {args.seed} (rows evaluated on draws at seed {args.seed + 1}), steps "
+          f"{args.steps or 'per recipe'}, torch {torch.__version__}, {platform.machine()}, {args.threads} thread(s)")
+    print("| data | model | " + " | ".join(COLUMNS) + " | steps / wall (s) |")
+    print("|" + " --- |" * (len(COLUMNS) + 3))
+    steps = [f"train.steps={args.steps}"] if args.steps else []
     timing = []
     for data in args.data:
-        runs = {}
-        variants = configs(data, 20 if args.timing_only else args.steps, args.seed, out / data / "flow")
-        for variant, raw in variants.items():
-            if args.timing_only and variant != "coopflow":
-                continue
-            t0 = time.perf_counter()
-            trainer = Trainer(load_run_config(raw), out / data / variant, quiet=True)
-            metrics = trainer.fit()
-            wall = time.perf_counter() - t0
-            runs[variant] = trainer
-            modes = (f"{int(metrics['modes_covered'])}/{int(metrics['modes_total'])}"
-                     if "modes_total" in metrics else "—")
-
-            def fmt(key):
-                return f"{metrics[key]:.4g}" if key in metrics else "—"
-
-            print(f"| {data} | {variant} | {fmt('hq_fraction')} | {modes} | {fmt('mmd')} | {fmt('fd')} | "
-                  f"{wall:.0f} |", flush=True)
-        step, floor = iteration_times(runs["coopflow"])
-        timing.append((data, step, floor))
-        if args.timing_only:
-            continue
-        print(f"| {data} | iteration time: CoopFlow step {step * 1e3:.1f} ms, floor {floor * 1e3:.1f} ms, "
-              f"ratio {step / floor:.3f} | | | | | |", flush=True)  # also here: a stopped run keeps it
-        figure(runs, data, out / f"{data}.png", args.seed)
-    print("\n| data | CoopFlow step (ms) | floor: flow NLL step + K grads + EBM step (ms) | ratio |")
-    print("| --- | --- | --- | --- |")
-    for data, step, floor in timing:
-        print(f"| {data} | {step * 1e3:.1f} | {floor * 1e3:.1f} | {step / floor:.3f} |")
-    if not args.timing_only:
-        print(f"\nfigures (data, then each model's samples): {out}/<data>.png")
+        raw = configs(data, args.seed)
+        models, floor_printed = {}, False
+        for variant in [v for v in VARIANTS if v in args.variants and v in raw]:
+            if variant == "tilt-vae":
+                train_run(raw["vae"], out / data / "vae", args.seed, steps, args.resume)
+                trainer, m, _ = train_run(raw["tilt-vae"], out / data / variant, args.seed,
+                                          [f"model.base={out / data / 'vae'}"], args.resume)
+            else:
+                trainer, m, _ = train_run(raw[variant], out / data / variant, args.seed, steps, args.resume)
+            if not floor_printed:
+                print(f"| {data} | floor: training vs held-out data | " + " | ".join(cells(m, floor=True)) + " | |")
+                floor_printed = True
+            models[variant] = trainer.model
+            print(f"| {data} | {variant} | " + " | ".join(cells(m)) + f" | {trainer.step} / {trainer.train_seconds:.0f} |",
+                  flush=True)
+        figure(models, trainer.data, out / f"{data}.png", args.seed)
+        if "coopflow" in raw and "coopflow" in args.variants and not args.no_timing:  # a fresh model, not resumed
+            timer = Trainer(load_run_config({**raw["coopflow"], "seed": args.seed}), out / data / "timing", quiet=True)
+            timing.append((data, *iteration_times(timer)))
+    if timing:
+        print("\n| data | CoopFlow step (ms) | floor: flow NLL step + K grads + EBM step (ms) | ratio |")
+        print("| --- | --- | --- | --- |")
+        for data, step, floor in timing:
+            print(f"| {data} | {step * 1e3:.1f} | {floor * 1e3:.1f} | {step / floor:.3f} |")
+    print(f"\nfigures (data, then each model's samples): {out}/<data>.png")
 
 
 if __name__ == "__main__":

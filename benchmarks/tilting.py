@@ -2,9 +2,10 @@
 
 For each data set and base kind, the base is trained by its baseline recipe (``{kind}-{data}``), then tilted by the
 matching recipe (``tilt-{kind}-{data}``: latent Langevin, ε = 0.01, 60 steps in training, 100 when sampling,
-early stopping on the harness's metric). Both are evaluated by the harness on held-out data with the same seed:
-high-quality fraction and modes (Gaussian-mixture toys), MMD (toys), Fréchet distance in the project's classifier
-features (images). The tilted model is evaluated at early stopping's best weights, on samples (and reference images)
+early stopping on the harness's metric). Both are evaluated by the harness on held-out data with the same seed,
+each number beside its floor (the same metric between training and held-out data): C2ST, within-mode spread and
+modes (Gaussian-mixture toys) and MMD on toys; Fréchet distance, C2ST, precision and recall in the project's
+classifier features on images. The tilted model is evaluated at early stopping's best weights, on samples (and reference images)
 drawn apart from those the weights were picked on; ``--draws K`` averages K such draws (the table gives means ± standard
 deviations) and ``--report-samples N`` sizes them, since a Fréchet distance on a few hundred samples swings by several
 units from draw to draw. The cost columns give the base's and the tilting's training steps and wall time.
@@ -58,13 +59,14 @@ def kinds(data: str) -> tuple[str, ...]:
 
 
 def report(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int, draws: int = 1,
-           samples: int | None = None) -> dict:
+           samples: int | None = None, floor_data: ArrayDataset | None = None) -> dict:
     """Held-out metrics of ``model`` on ``draws`` draws of their own (seeds ``seed + REPORT_DRAW + k``), each of
     ``samples`` samples (default: the run's ``eval.samples``): every number's mean over the draws, and with two
-    draws or more its standard deviation under ``<name>_sd``."""
+    draws or more its standard deviation under ``<name>_sd``. ``floor_data`` (the training data) adds each sample
+    metric's floor, ``<name>_floor``."""
     if samples is not None:
         settings = settings.model_copy(update={"samples": samples})
-    runs = [evaluate(model, data, settings, seed + REPORT_DRAW + k) for k in range(draws)]
+    runs = [evaluate(model, data, settings, seed + REPORT_DRAW + k, floor_data) for k in range(draws)]
     out: dict = {}
     for name, value in runs[0].items():
         if not isinstance(value, (int, float)):
@@ -77,13 +79,14 @@ def report(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int, 
     return out
 
 
-def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool = False, draws: int = 1,
+def train(recipe: str | dict, out: Path, seed: int, overrides: list[str], resume: bool = False, draws: int = 1,
           samples: int | None = None) -> tuple[Trainer, dict, bool]:
-    """Train ``recipe`` into ``out`` (``resume``: continue the run there, or keep it when finished); returns the
-    trainer (``train_seconds``: its training wall time, summed over resumes), held-out metrics at the best (else
-    last) weights on draws of their own (:func:`report`), and whether this call trained."""
-    raw = {**gencoop.create("recipe", recipe), "seed": seed}
-    config = load_run_config(raw, overrides, where=f"recipe {recipe!r}")
+    """Train ``recipe`` (a recipe's name, or a RunConfig-shaped dict) into ``out`` (``resume``: continue the run
+    there, or keep it when finished); returns the trainer (``train_seconds``: its training wall time, summed over
+    resumes), held-out metrics at the best (else last) weights on draws of their own (:func:`report`, with the
+    floors), and whether this call trained."""
+    raw = {**(gencoop.create("recipe", recipe) if isinstance(recipe, str) else recipe), "seed": seed}
+    config = load_run_config(raw, overrides, where=f"recipe {recipe!r}" if isinstance(recipe, str) else str(out))
     found = resume and (out / "checkpoint.pt").exists()
     try:
         # a row's weights come from one recipe: a run trained with another batch size or optimiser is not continued
@@ -96,7 +99,7 @@ def train(recipe: str, out: Path, seed: int, overrides: list[str], resume: bool 
     if trained:
         trainer.fit()
     run = load_run(out, which="auto", device=str(trainer.device))  # early stopping's best.pt when there is one
-    metrics = report(run.model, build_data(config, "test"), config.eval, config.seed, draws, samples)
+    metrics = report(run.model, build_data(config, "test"), config.eval, config.seed, draws, samples, run.data)
     trainer.model = run.model
     return trainer, metrics, trained
 
@@ -140,22 +143,29 @@ def cell(m: dict, name: str) -> str:
     return f"{m[name]:.4g}" + (f" ± {m[name + '_sd']:.2g}" if f"{name}_sd" in m else "")
 
 
+def shown_metrics(m: dict) -> tuple[str, ...]:
+    """The metrics a row shows: C2ST first (collapse cannot win it), then spread and MMD on toys, FD with
+    precision and recall on images."""
+    if "fd" in m:
+        return ("fd", "c2st", "precision", "recall")
+    return ("c2st", *(("spread_ratio",) if "spread_ratio" in m else ()), "mmd")
+
+
 def table_rows(r: dict) -> list[str]:
-    """The table line(s) of one pipeline's result: the data set's main metric, then MMD when it is not the main.
-    Changes are those of the means over the draws."""
+    """The table lines of one pipeline's result, one per metric of :func:`shown_metrics`, each beside its floor
+    (the metric between training and held-out data). Changes are those of the means over the draws."""
     base_m, tilt_m = r["base"], r["tilt"]
-    metric = "hq_fraction" if "hq_fraction" in base_m else ("fd" if "fd" in base_m else "mmd")
-    b, t = base_m[metric], tilt_m[metric]
-    change = f"{t - b:+.3f}" if metric == "hq_fraction" else f"{(t - b) / b * 100:+.1f} %"
     modes = (f"{base_m['modes_covered']:.3g} → {tilt_m['modes_covered']:.3g} / {base_m['modes_total']:.0f}"
              if "modes_total" in base_m else "—")
-    lines = [f"| {r['data']} | {r['kind']} | {metric} | {cell(base_m, metric)} | {cell(tilt_m, metric)} | {change} | "
-             f"{modes} | "
-             f"{r['base_steps']} / {r['base_wall']:.0f} | {r['tilt_steps']} / {r['tilt_wall']:.0f} | "
-             f"{r['tilt_wall'] / r['base_wall']:.2f} |"]
-    if metric != "mmd" and "mmd" in base_m:
-        lines.append(f"| {r['data']} | {r['kind']} | mmd | {cell(base_m, 'mmd')} | {cell(tilt_m, 'mmd')} | "
-                     f"{(tilt_m['mmd'] - base_m['mmd']) / base_m['mmd'] * 100:+.1f} % | | | | |")
+    lines = []
+    for i, metric in enumerate(shown_metrics(base_m)):
+        b, t = base_m[metric], tilt_m[metric]
+        change = f"{(t - b) / b * 100:+.1f} %" if metric in ("fd", "mmd") else f"{t - b:+.3f}"
+        floor = cell(base_m, f"{metric}_floor") if f"{metric}_floor" in base_m else "—"
+        costs = (f"{modes} | {r['base_steps']} / {r['base_wall']:.0f} | {r['tilt_steps']} / {r['tilt_wall']:.0f} | "
+                 f"{r['tilt_wall'] / r['base_wall']:.2f} |") if i == 0 else "| | | |"
+        lines.append(f"| {r['data']} | {r['kind']} | {metric} | {floor} | {cell(base_m, metric)} | "
+                     f"{cell(tilt_m, metric)} | {change} | {costs}")
     return lines
 
 
@@ -242,9 +252,9 @@ def main() -> None:
           f" (early stopping on draws at seed {args.seed}; this table: {drawn})"
           + "".join(f"; {what} overrides {' '.join(v)}" for what, v in
                     (("all", args.overrides), ("base", args.base_set), ("tilt", args.tilt_set)) if v))
-    print("| data | base | metric | base | tilted | change | modes base → tilted | base steps / wall (s) | "
+    print("| data | base | metric | floor | base | tilted | change | modes base → tilted | base steps / wall (s) | "
           "tilt steps / wall (s) | tilt wall / base wall |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     pool = None
     if args.jobs > 1:  # spawned workers: a fresh interpreter each, no forked torch thread pools
         pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),

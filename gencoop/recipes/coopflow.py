@@ -9,6 +9,7 @@ from gencoop.recipes import IMAGE_TRAIN, TOY_TRAIN, Recipes, recipe, register_re
 # grid needs; a smooth SiLU MLP of the same size stayed at a high-quality fraction of 0.1 in 3,000 steps) with a
 # Gaussian base (keeps chains from running off), noise-free Langevin with the reference code's per-element drift
 # clip and a clamp to the data's box; Adam (0.5, 0.999) for the EBM.
+TOYS = ("25gaussians", "rings", "swissroll", "checkerboard")
 COOP_REF_TOY_MODEL = {
     "name": "coopflow",
     "energy": {"name": "mlp", "hidden": [256, 256, 256], "activation": "leaky_relu", "base_std": 3.0},
@@ -50,7 +51,11 @@ COOP_DIGITS_TRAIN = {**COOP_IMAGE_TRAIN, "ema": 0.995}
 RECIPES: Recipes = {
     **{f"coopflow-{toy}": (f"CoopFlow on {toy}: RealNVP proposes, 30 Langevin steps revise toward an MLP EBM",
                            recipe(f"coopflow-{toy}", {"name": toy, "n": 20000}, COOP_REF_TOY_MODEL, COOP_REF_TOY_TRAIN))
-       for toy in ("25gaussians", "rings", "swissroll", "checkerboard")},
+       for toy in TOYS},
+    **{f"coopflow-ref-{toy}": (f"CoopFlow on {toy}, the reference code's setting: 30 noise-free (gradient-ascent) "
+                               "steps with a clipped drift", recipe(f"coopflow-ref-{toy}", {"name": toy, "n": 20000},
+                                                                    COOP_REF_TOY_MODEL, COOP_REF_TOY_TRAIN))
+       for toy in TOYS},
     "coopflow-long-25gaussians": ("CoopFlow(Long): 100 Langevin steps per revision", recipe(
         "coopflow-long-25gaussians", {"name": "25gaussians", "n": 20000},
         {**COOP_REF_TOY_MODEL, "sampler": {**COOP_REF_TOY_MODEL["sampler"], "steps": 100}}, COOP_REF_TOY_TRAIN)),
