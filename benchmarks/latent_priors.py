@@ -9,8 +9,10 @@ Pang et al.'s EBM prior (MLP 200-200, prior Langevin s = 0.4, 60 steps); fixed N
 1. Anomaly detection: each of digits 1, 4, 5, 7, 9 held out in turn; trained on the other nine classes of the
    training split; scored on the whole test split (≈ 10 % anomalies) by −log p(x, ẑ) at the inferred ẑ; AUPRC,
    mean ± std over seeds.
-2. Reconstruction MSE (held-out, model units) and Fréchet distance of 1,000 samples to the test split in the
-   features of the shipped MNIST-5k classifier, for MCMC (posterior Langevin) and amortised (encoder) inference.
+2. Reconstruction MSE (held-out, model units) and, for 1,000 samples against the test split in the features of
+   the shipped MNIST-5k classifier, Fréchet distance, C2ST (k-NN; 0.5 = indistinguishable) and precision / recall,
+   for MCMC (posterior Langevin) and amortised (encoder) inference; beside them the floor, the same metrics between
+   1,000 training images and the test split.
 3. Recovery: trained on occluded training images (salt-and-pepper 30/50/70 %, one square of 9/13/17 pixels — the
    paper's 20/30/40 on 64×64 scaled to 28×28), the likelihood on observed pixels only; MSE on the hidden pixels
    of 500 training images after training, and FD of samples.
@@ -32,6 +34,7 @@ import torch
 import gencoop
 from gencoop.data.occlusion import observed, occlusion_mask
 from gencoop.metrics import auprc, image_fd
+from gencoop.train.evaluate import sample_metrics
 from gencoop.models.latent_variable import LatentVariableModel
 from gencoop.viz import save_image_grid
 
@@ -85,6 +88,15 @@ def fd(model: LatentVariableModel, ref: torch.Tensor, seed: int) -> float:
     return float(image_fd(model.sample(1000).view(-1, 1, 28, 28), ref.view(-1, 1, 28, 28), "mnist5k"))
 
 
+def sample_quality(samples: torch.Tensor, ref: gencoop.data.ArrayDataset) -> dict[str, float]:
+    """FD, C2ST, precision and recall in the MNIST classifier's features of 1,000 ``samples`` against ``ref``."""
+    return sample_metrics(samples[:1000].view(-1, 1, 28, 28).clamp(-1, 1), ref.x[:1000], ref)
+
+
+def quality_cells(m: dict[str, float]) -> str:
+    return f"{m['fd']:.2f} | {m['c2st']:.3f} | {m['precision']:.3f} / {m['recall']:.3f}"
+
+
 def mnist(split: str, **kw) -> gencoop.data.ArrayDataset:
     return gencoop.create("dataset", "mnist5k", split=split, **kw)
 
@@ -117,7 +129,11 @@ def anomaly_table(seeds: list[int], steps: int) -> list[str]:
 
 def quality_table(seed: int, steps: int, out: Path) -> list[str]:
     x, test = mnist("train", flatten=True).x, mnist("test", flatten=True).x
-    rows = ["| prior | inference | recon MSE | FD (classifier features) | train (s) |", "| --- | --- | --- | --- | --- |"]
+    images = mnist("test")
+    floor = sample_quality(x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))], images)
+    rows = ["| prior | inference | recon MSE | FD | C2ST | precision / recall | train (s) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| floor: training vs test images | | | {quality_cells(floor)} | |"]
     pictures = [test[:12]]
     for prior in PRIORS:
         for inference in ("mcmc", "vae"):
@@ -125,7 +141,9 @@ def quality_table(seed: int, steps: int, out: Path) -> list[str]:
             wall = train(model, x, steps, seed)
             rec = in_batches(lambda b, m=model: m.reconstruct(b, steps=TEST_STEPS, seed=seed), test)
             mse = float((rec - test).square().mean())
-            rows.append(f"| {prior} | {inference} | {mse:.4f} | {fd(model, test, seed):.2f} | {wall:.0f} |")
+            torch.manual_seed(seed)
+            quality = sample_quality(model.sample(1000), images)
+            rows.append(f"| {prior} | {inference} | {mse:.4f} | {quality_cells(quality)} | {wall:.0f} |")
             torch.manual_seed(seed)
             pictures.append(model.sample(12))
             print(f"  ({prior} {inference} done)", flush=True)

@@ -43,8 +43,11 @@ def plot_2d(
     for ax, (title, log_density) in zip(axes[0][len(panels):], densities.items()):
         with torch.no_grad():
             lp = log_density(grid).double()
-            dens = torch.softmax(lp, 0).reshape(resolution, resolution).T.cpu().numpy()  # normalised on the grid
-        ax.imshow(dens, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
+            dens = torch.softmax(lp, 0).reshape(resolution, resolution).T.cpu()  # normalised on the grid
+        # the colour scale stops at the 99.9th percentile: one cell of a noisy (importance-sampled) density
+        # would otherwise darken the rest
+        top = float(dens.flatten().quantile(0.999)) or None
+        ax.imshow(dens.numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis", vmin=0, vmax=top)
         ax.set_title(title, fontsize=9)
     return _save_square_panels(fig, axes[0], lim, path)
 

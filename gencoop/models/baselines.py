@@ -6,6 +6,7 @@ its base. The short-run EBM is CoopFlow with a fixed noise initialiser (:mod:`ge
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import torch
@@ -101,6 +102,28 @@ class VAE(Model):
 
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decoder(self.encoder(x)[0])
+
+    @torch.no_grad()
+    def log_marginal(self, x: Tensor, prior_log_prob=None, *, samples: int = 64, batch_size: int = 256) -> Tensor:
+        """log p(x) ``(B,)`` by importance sampling with the encoder (the IWAE estimate, K = ``samples``):
+        log (1/K) Σ_k p(z_k) N(x; G(z_k), σ²I) / q(z_k|x), z_k ~ q(z|x). ``prior_log_prob`` (normalised, ``(N,
+        *latent) -> (N,)``) replaces N(0, I), e.g. a tilted prior. A lower bound on log p(x) in expectation, tight
+        as K grows."""
+        prior_log_prob = prior_log_prob or self.prior.log_prob
+        out = []
+        for xb in x.split(batch_size):
+            mean, log_std = self.encoder(xb)
+            eps = torch.randn((samples, *mean.shape), device=mean.device, dtype=mean.dtype)
+            z = (mean + log_std.exp() * eps).flatten(0, 1)  # (K·B, *latent), sample-major
+            x_rep = xb.expand(samples, *xb.shape).flatten(0, 1)
+            log_q = (-0.5 * eps.square() - log_std - 0.5 * math.log(2 * math.pi)).flatten(2).sum(-1)  # (K, B)
+            log_w = (prior_log_prob(z) + gaussian_log_likelihood(x_rep, self.decoder(z), self.sigma)).view(
+                samples, -1) - log_q
+            out.append(torch.logsumexp(log_w, 0) - math.log(samples))
+        return torch.cat(out)
+
+    def densities(self) -> dict[str, Density]:
+        return {"vae": Density(self.log_marginal, True)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         return {"elbo": -self.negative_elbo(x).mean().item(),

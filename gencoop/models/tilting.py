@@ -170,10 +170,24 @@ class ExponentialTilting(Model):
 
     def densities(self) -> dict[str, Density]:
         """With a base of tractable density (a flow): the tilted p_base(x)·exp(−E(x)) (unnormalised) and the
-        base's own; none for a VAE or GLF base (their densities on data space are not tractable)."""
-        if not callable(getattr(self.base, "log_prob", None)):
-            return {}
-        return {"tilted": Density(self.data_log_density, False), "base": Density(self.base.log_prob, True)}
+        base's own. With a VAE base: its importance-sampled likelihood (``log_marginal``) under the tilted prior,
+        normalised by AIS in latent space, and under its own. None for a GLF (no density on data space)."""
+        if callable(getattr(self.base, "log_prob", None)):
+            return {"tilted": Density(self.data_log_density, False), "base": Density(self.base.log_prob, True)}
+        if callable(getattr(self.base, "log_marginal", None)):  # a VAE: its likelihood under the tilted prior
+            log_z = self.latent_log_z().log_z
+
+            def tilted(x: Tensor) -> Tensor:
+                return self.base.log_marginal(x, lambda z: self.latent_log_density(z) - log_z)
+            return {"tilted": Density(tilted, True), "base": Density(self.base.log_marginal, True)}
+        return {}
+
+    def latent_log_z(self, steps: int = 500, chains: int = 256):
+        """log Z of the tilted latent p(z)·exp(−E(G(z))) by AIS from p(z) (:func:`~gencoop.metrics.ais_log_z`),
+        with its standard error."""
+        from gencoop.metrics.density import ais_log_z
+
+        return ais_log_z(self.latent_log_density, self.latent_prior, steps=steps, chains=chains)
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         """Mean energy of held-out data and of base samples: training pushes the first below the second."""
