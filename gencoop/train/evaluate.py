@@ -116,9 +116,9 @@ def cpu_densities(model: Model) -> dict[str, Density]:
 
 
 def density_nlls(densities: dict[str, Density], ref: Tensor, cells: int = 600) -> dict[str, float]:
-    """``<name>_nll`` of each density on 2-D held-out points ``ref`` (CPU): exact for a normalised one, by
-    quadrature on :func:`quadrature_box` for an unnormalised one (an EBM)."""
-    lo, hi = quadrature_box(ref)
+    """``<name>_nll`` (nats per sample) of each density on held-out points ``ref`` (CPU): exact for a normalised
+    one, by quadrature on :func:`quadrature_box` for an unnormalised one (an EBM; 2-D only)."""
+    lo, hi = quadrature_box(ref) if ref.shape[1:] == (2,) else (None, None)
     out = {}
     for name, (log_density, normalized) in densities.items():
         with torch.no_grad():
@@ -172,6 +172,12 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                     out["bits_per_dim"] = levels_bits_per_dim(out["nll"], data)
             if data.event_shape == (2,):
                 out.update(density_nlls(cpu_densities(model), ref, settings.quadrature_cells))
+            else:  # the normalised densities on the held-out batch; an EBM's needs AIS with a start of its own
+                normalised = {k: d for k, d in cpu_densities(model).items() if d.normalized}
+                for name, value in density_nlls(normalised, x.cpu()).items():
+                    out[name] = value
+                    if data.dequantize:
+                        out[name.replace("_nll", "_bits_per_dim")] = levels_bits_per_dim(value, data)
     finally:
         model.train(was_training)
     return out
