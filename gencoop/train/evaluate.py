@@ -112,7 +112,7 @@ def cpu_densities(model: Model) -> dict[str, Density]:
     """The model's :meth:`~gencoop.models.base.Model.densities`, taking and returning CPU tensors."""
     device = model_device(model)
     return {name: Density(lambda x, f=d.log_density: f(x.to(device)).cpu(), d.normalized)
-            for name, d in model.densities().items()}
+            for name, d in getattr(model, "densities", dict)().items()}  # duck-typed models may have none
 
 
 def density_nlls(densities: dict[str, Density], ref: Tensor, cells: int = 600) -> dict[str, float]:
