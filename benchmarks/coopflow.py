@@ -8,8 +8,8 @@ draws training evaluated), beside the floor row: the same metrics between the tr
 (for NLLs, the true density's on mixtures). Columns: C2ST (k-NN, 0.5 = indistinguishable), the within-mode spread
 ratio, modes covered and the smallest mode's share (mixtures), the held-out NLL (2-D, nats) of the EBM by
 quadrature (a tilted VAE's: its importance-sampled likelihood under the tilted prior, normalised by AIS) and of the
-flow exactly (a tilted VAE's base: the VAE's importance-sampled likelihood), MMD (toys), FD and precision / recall in classifier features (digits). The iteration-time
-table compares one CoopFlow training step with its floor: one flow NLL step, K energy-gradient evaluations and one
+flow exactly (a tilted VAE's base: the VAE's importance-sampled likelihood), MMD (toys), FD and precision / recall
+in classifier features (digits). The iteration-time table compares one CoopFlow training step with its floor: one flow NLL step, K energy-gradient evaluations and one
 EBM step, each timed alone on the same batch.
 
     python benchmarks/coopflow.py --threads 1 --resume        # the four toys and digits; figures in --out
@@ -161,8 +161,8 @@ def main() -> None:
                 print(f"| {data} | floor: training vs held-out data | " + " | ".join(cells(m, floor=True)) + " | |")
                 floor_printed = True
             models[variant] = trainer.model
-            print(f"| {data} | {variant} | " + " | ".join(cells(m)) + f" | {trainer.step} / {trainer.train_seconds:.0f} |",
-                  flush=True)
+            cost = f"{trainer.step} / {trainer.train_seconds:.0f}"
+            print(f"| {data} | {variant} | " + " | ".join(cells(m)) + f" | {cost} |", flush=True)
         figure(models, trainer.data, out / f"{data}.png", args.seed)
         if "coopflow" in raw and "coopflow" in args.variants and not args.no_timing:  # a fresh model, not resumed
             timer = Trainer(load_run_config({**raw["coopflow"], "seed": args.seed}), out / data / "timing", quiet=True)

@@ -175,6 +175,8 @@ class EvalSettings(_Strict):
     batch_size: int = Field(500, ge=1)
     inception: str | None = Field(None, description="path of a TorchScript Inception you have: adds `fid`")
     quadrature_cells: int = Field(600, ge=2, description="2-D energies: grid cells per axis for the NLL's log Z")
+    ais_steps: int = Field(0, ge=0, description="beyond 2-D: AIS temperatures for an EBM's log Z (0: no EBM NLL)")
+    ais_chains: int = Field(64, ge=2, description="AIS chains for an EBM's log Z")
 
 
 class RunConfig(_Strict):

@@ -177,3 +177,22 @@ def test_evaluate_on_images_reports_precision_recall_and_floors():
         assert f"{key}_floor" in m
     assert m["fd_floor"] < m["fd"] and m["c2st_floor"] < m["c2st"]  # an untrained flow is far from the data
     assert m["precision_floor"] > 0.5 and m["recall_floor"] > 0.5
+
+
+def test_evaluate_gives_an_image_ebm_an_ais_nll_from_its_flow():
+    import gencoop
+    from gencoop.config import EvalSettings
+    from gencoop.data.datasets import digits_dataset
+    from gencoop.train.evaluate import evaluate
+
+    pytest.importorskip("sklearn")
+    test = digits_dataset(split="test", dequantize=True)
+    model = gencoop.create("model", "coopflow", event_shape=(1, 8, 8),
+                           energy={"name": "conv", "channels": 4, "blocks": 1},
+                           flow={"name": "glow", "levels": 1, "steps_per_level": 1, "hidden_channels": 8},
+                           sampler={"name": "langevin", "steps": 2, "step_size": 0.03, "noise": 0.0, "bounds": [-1, 1]})
+    plain = evaluate(model, test, EvalSettings(samples=50, batch_size=50))
+    assert "ebm_nll" not in plain and "flow_bits_per_dim" in plain  # AIS only when asked for
+    m = evaluate(model, test, EvalSettings(samples=50, batch_size=50, ais_steps=20, ais_chains=8))
+    assert math.isfinite(m["ebm_nll"]) and m["ebm_log_z_stderr"] >= 0
+    assert m["ebm_bits_per_dim"] == pytest.approx(m["ebm_nll"] / (64 * math.log(2)) + math.log2(17 / 2) * 1, rel=1e-6)

@@ -160,7 +160,8 @@ def ais_log_z(
     * ``sampler``: a :class:`~gencoop.samplers.langevin.Langevin` with ``metropolis=True`` (MALA leaves each ℓ_β
       invariant, which AIS needs to be unbiased); by default MALA whose step size is tuned per β toward
       ``target_acceptance`` on a pilot run of its own (a quarter of the chains, at least 16, through a quarter of
-      the temperatures; not reused), so the step sizes of the reported run are fixed before it starts. A given sampler runs at its own step size.
+      the temperatures; not reused), so the step sizes of the reported run are fixed before it starts. A given
+      sampler runs at its own step size.
     * Each transition costs one evaluation of ℓ and ∇ℓ at the proposal (the state's gradient for the next β is
       rescaled from the last one, not recomputed), plus one of log p₀ and its gradient.
 

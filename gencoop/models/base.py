@@ -27,10 +27,12 @@ from gencoop.interfaces import LogDensity, Shape
 
 class Density(NamedTuple):
     """A log-density on data space, ``(B, *event) -> (B,)``, and whether it is normalised (else it is known up
-    to a constant, as an EBM's −E(x))."""
+    to a constant, as an EBM's −E(x)); ``start``: a normalised distribution near it (``sample(n, generator)``,
+    ``log_prob``; a Flow), from which AIS can estimate its normaliser."""
 
     log_density: LogDensity
     normalized: bool
+    start: Any = None
 
 
 class Model(nn.Module, abc.ABC):

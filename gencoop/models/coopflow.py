@@ -116,11 +116,11 @@ class CoopFlow(Model):
             self.flow.data_init(x)
 
     def densities(self) -> dict[str, Density]:
-        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density."""
-        out = {"ebm": Density(self.log_density, False)}
-        if isinstance(self.flow, Flow):
-            out["flow"] = Density(self.flow.log_prob, True)
-        return out
+        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density (also the
+        EBM's start for AIS)."""
+        if not isinstance(self.flow, Flow):
+            return {"ebm": Density(self.log_density, False)}
+        return {"ebm": Density(self.log_density, False, self.flow), "flow": Density(self.flow.log_prob, True)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         out = {"energy_data": self.energy(x).mean().item()}

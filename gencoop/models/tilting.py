@@ -173,7 +173,8 @@ class ExponentialTilting(Model):
         base's own. With a VAE base: its importance-sampled likelihood (``log_marginal``) under the tilted prior,
         normalised by AIS in latent space, and under its own. None for a GLF (no density on data space)."""
         if callable(getattr(self.base, "log_prob", None)):
-            return {"tilted": Density(self.data_log_density, False), "base": Density(self.base.log_prob, True)}
+            start = getattr(self.base, "flow", self.base)  # a flow baseline's flow: the start AIS draws from
+            return {"tilted": Density(self.data_log_density, False, start), "base": Density(self.base.log_prob, True)}
         if callable(getattr(self.base, "log_marginal", None)):  # a VAE: its likelihood under the tilted prior
             log_z = self.latent_log_z().log_z
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from gencoop.hookspecs import hookimpl
 from gencoop.recipes import IMAGE_TRAIN, TOY_TRAIN, Recipes, recipe, register_recipes
 
-# The reference code's setting on the 2-D toys (recipes `coopflow-ref-*`): a LeakyReLU MLP energy (piecewise linear: it can carve the sharp wells the 25-Gaussians
+# The reference code's setting on the 2-D toys (recipes `coopflow-ref-*`): a LeakyReLU MLP energy (piecewise
+# linear: it can carve the sharp wells the 25-Gaussians
 # grid needs; a smooth SiLU MLP of the same size stayed at a high-quality fraction of 0.1 in 3,000 steps) with a
 # Gaussian base (keeps chains from running off), noise-free Langevin with the reference code's per-element drift
 # clip and a clamp to the data's box; Adam (0.5, 0.999) for the EBM.
@@ -61,7 +62,8 @@ RECIPES: Recipes = {
         {**COOP_REF_TOY_MODEL, "sampler": {**COOP_REF_TOY_MODEL["sampler"], "steps": 100}}, COOP_REF_TOY_TRAIN)),
     "coopflow-pre-25gaussians": ("CoopFlow(Pre): the flow starts from a flow run (--set model.flow_run=RUN)",
                                  recipe("coopflow-pre-25gaussians", {"name": "25gaussians", "n": 20000},
-                                         {**COOP_REF_TOY_MODEL, "flow_run": "runs/flow-25gaussians"}, COOP_REF_TOY_TRAIN)),
+                                         {**COOP_REF_TOY_MODEL, "flow_run": "runs/flow-25gaussians"},
+                                         COOP_REF_TOY_TRAIN)),
     "coopflow-digits": ("CoopFlow on digits 8×8: Glow proposes, 30 Langevin steps (s=0.3, no noise) revise", recipe(
         "coopflow-digits", {"name": "digits", "split": "train", "dequantize": True}, COOP_DIGITS_MODEL,
         COOP_DIGITS_TRAIN, {"samples": 1000})),

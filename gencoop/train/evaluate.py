@@ -24,7 +24,8 @@ from torch import Tensor
 
 from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
-from gencoop.metrics import bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage, mode_spread
+from gencoop.metrics import (ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage,
+                             mode_spread)
 from gencoop.metrics.precision_recall import precision_recall
 from gencoop.models.base import Density, Model, model_device
 from gencoop.viz import plot_2d, save_image_grid
@@ -93,7 +94,8 @@ def sample_metrics(samples: Tensor, ref: Tensor, data: ArrayDataset) -> dict[str
 
 
 def mixture_nll(x: Tensor, data: ArrayDataset) -> float:
-    """NLL (nats per sample) of ``x: (n, d)`` under the true equal-weight mixture of ``data.modes``, ``data.mode_std``."""
+    """NLL (nats per sample) of ``x: (n, d)`` under the true equal-weight mixture of ``data.modes`` with
+    ``data.mode_std``."""
     modes, s = data.modes.double(), float(data.mode_std)
     d = x.shape[1]
     sq = torch.cdist(x.double(), modes).square()  # (n, k)
@@ -111,8 +113,25 @@ def quadrature_box(ref: Tensor) -> tuple[float, float]:
 def cpu_densities(model: Model) -> dict[str, Density]:
     """The model's :meth:`~gencoop.models.base.Model.densities`, taking and returning CPU tensors."""
     device = model_device(model)
-    return {name: Density(lambda x, f=d.log_density: f(x.to(device)).cpu(), d.normalized)
+    return {name: Density(lambda x, f=d.log_density: f(x.to(device)).cpu(), d.normalized, d.start)
             for name, d in getattr(model, "densities", dict)().items()}  # duck-typed models may have none
+
+
+def ais_nlls(model: Model, x: Tensor, settings: EvalSettings, data: ArrayDataset) -> dict[str, float]:
+    """``<name>_nll`` of each unnormalised density with a ``start`` on the held-out batch ``x``, log Z by
+    :func:`~gencoop.metrics.ais_log_z` from that start (``eval.ais_steps`` temperatures, ``eval.ais_chains``
+    chains), with ``<name>_log_z_stderr`` (and ``<name>_bits_per_dim`` on dequantised data)."""
+    out: dict[str, float] = {}
+    for name, d in getattr(model, "densities", dict)().items():
+        if d.normalized or d.start is None:
+            continue
+        log_z, stderr = ais_log_z(d.log_density, d.start, steps=settings.ais_steps, chains=settings.ais_chains)
+        with torch.no_grad():
+            out[f"{name}_nll"] = -float(d.log_density(x).double().mean()) + log_z
+        out[f"{name}_log_z_stderr"] = stderr
+        if data.dequantize:
+            out[f"{name}_bits_per_dim"] = levels_bits_per_dim(out[f"{name}_nll"], data)
+    return out
 
 
 def density_nlls(densities: dict[str, Density], ref: Tensor, cells: int = 600) -> dict[str, float]:
@@ -120,10 +139,10 @@ def density_nlls(densities: dict[str, Density], ref: Tensor, cells: int = 600) -
     one, by quadrature on :func:`quadrature_box` for an unnormalised one (an EBM; 2-D only)."""
     lo, hi = quadrature_box(ref) if ref.shape[1:] == (2,) else (None, None)
     out = {}
-    for name, (log_density, normalized) in densities.items():
+    for name, d in densities.items():
         with torch.no_grad():
-            out[f"{name}_nll"] = (-float(log_density(ref).double().mean()) if normalized
-                                  else grid_nll(lambda x, f=log_density: -f(x), ref, lo, hi, cells))
+            out[f"{name}_nll"] = (-float(d.log_density(ref).double().mean()) if d.normalized
+                                  else grid_nll(lambda x, f=d.log_density: -f(x), ref, lo, hi, cells))
     return out
 
 
@@ -153,7 +172,8 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                 samples = samples.clamp(-1.0, 1.0)
             out.update(sample_metrics(samples, ref, data))
             if len(data.event_shape) > 1:
-                out["fd_features"] = "classifier" if feature_extractor(data.name) is not None else "pixels"  # type: ignore[assignment]
+                features = "classifier" if feature_extractor(data.name) is not None else "pixels"
+                out["fd_features"] = features  # type: ignore[assignment]
                 if settings.inception:
                     from gencoop.metrics.inception import inception_fid
 
@@ -178,6 +198,8 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                     out[name] = value
                     if data.dequantize:
                         out[name.replace("_nll", "_bits_per_dim")] = levels_bits_per_dim(value, data)
+                if settings.ais_steps:
+                    out.update(ais_nlls(model, x, settings, data))
     finally:
         model.train(was_training)
     return out
