@@ -153,7 +153,7 @@ def test_evaluate_reports_floors_and_density_nlls(tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     for key in ("c2st", "spread_ratio", "min_mode_share", "mmd", "hq_fraction"):
         assert key in metrics and f"{key}_floor" in metrics
-    assert abs(metrics["c2st_floor"] - 0.5) < 0.1 and metrics["c2st"] > 0.65  # two training steps: far from data
+    assert abs(metrics["c2st_floor"] - 0.5) < 0.1 and metrics["c2st"] > 0.55  # two training steps: far from data
     assert 0.85 < metrics["spread_ratio_floor"] < 1.1
     assert metrics["true_nll"] < 0.3 < metrics["ebm_nll"] and metrics["flow_nll"] > 1.0
     assert main(["evaluate", str(out)]) == 0
