@@ -123,7 +123,7 @@ def cells(m: dict, floor: bool = False) -> list[str]:
     nll = (lambda k: f"{m['true_nll']:.3g}" if "true_nll" in m else "—") if floor else (lambda k: get(k))
     pr = f"{get('precision')} / {get('recall')}" if "precision" in m else "—"
     def first(*keys: str) -> str:
-        return next((nll(k) for k in keys if k in m), "—")
+        return nll(keys[0]) if floor else next((nll(k) for k in keys if k in m), "—")
     return [get("c2st"), get("spread_ratio"), modes, get("min_mode_share"), first("ebm_nll", "tilted_nll"),
             first("flow_nll", "base_nll", "vae_nll"), get("mmd"), get("fd"), pr]
 

@@ -217,7 +217,8 @@ def write_picture(samples: Tensor, data: ArrayDataset, path: str | Path, title: 
         if densities:
             nlls = {k[: -len("_nll")]: v for k, v in density_nlls(densities, ref).items()}
             floor = f" (true {mixture_nll(ref, data):.2f})" if data.modes is not None else ""
-            maps = {f"{name} density, NLL {nlls[name]:.2f}{floor}": d.log_density for name, d in densities.items()}
+            maps = {f"{name.upper() if name == 'ebm' else name} density, NLL {nlls[name]:.2f}{floor}": d.log_density
+                    for name, d in densities.items()}
         return plot_2d({f"data ({data.name})": ref, title: samples}, path, lim=lim, densities=maps)
     if len(data.event_shape) == 3:
         return save_image_grid(data.to_data_units(samples[:64]), path)
