@@ -196,3 +196,16 @@ def test_evaluate_gives_an_image_ebm_an_ais_nll_from_its_flow():
     m = evaluate(model, test, EvalSettings(samples=50, batch_size=50, ais_steps=20, ais_chains=8))
     assert math.isfinite(m["ebm_nll"]) and m["ebm_log_z_stderr"] >= 0
     assert m["ebm_bits_per_dim"] == pytest.approx(m["ebm_nll"] / (64 * math.log(2)) + math.log2(17 / 2) * 1, rel=1e-6)
+
+
+def test_a_picture_leaves_the_training_stream_alone(tmp_path):
+    """A VAE's picture draws importance samples for its density panel: inside the trainer's forked stream."""
+    import gencoop
+    from gencoop.config import load_run_config
+    from gencoop.train import Trainer
+
+    config = load_run_config(gencoop.create("recipe", "vae-25gaussians"), ["train.steps=1", "eval.samples=50"])
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    before = torch.get_rng_state()
+    assert trainer.picture("p.png") is not None
+    assert torch.equal(before, torch.get_rng_state()) and trainer.model.training

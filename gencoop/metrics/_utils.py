@@ -28,6 +28,15 @@ def flatten_pair(x: Tensor, y: Tensor, *, min_rows: int = 1) -> tuple[Tensor, Te
     return x.to(dtype), y.to(dtype)
 
 
+def batched_features(x: Tensor, features, batch_size: int = 500) -> Tensor:
+    """``features`` (a ``(B, ...) -> (B, F)`` callable, or None for the events themselves) of ``x`` in batches,
+    without gradients, as ``(N, F)`` on the CPU."""
+    if features is None:
+        return x.detach()
+    with torch.no_grad():
+        return torch.cat([features(b).reshape(b.shape[0], -1).cpu() for b in x.detach().split(batch_size)])
+
+
 def pairwise_sq_dists(z: Tensor) -> Tensor:
     """Squared Euclidean distances ``(N, D) -> (N, N)``: ‖zᵢ − zⱼ‖² = ‖zᵢ‖² + ‖zⱼ‖² − 2 zᵢ·zⱼ, clamped at 0.
 

@@ -163,7 +163,8 @@ def ais_log_z(
       the temperatures; not reused), so the step sizes of the reported run are fixed before it starts. A given
       sampler runs at its own step size.
     * Each transition costs one evaluation of ℓ and ∇ℓ at the proposal (the state's gradient for the next β is
-      rescaled from the last one, not recomputed), plus one of log p₀ and its gradient.
+      rescaled from the last one, not recomputed), plus log p₀ and its gradient at the proposal and ∇log p₀ at
+      the new state (closed form for a Normal start; two passes of a Flow start).
 
     Returns :class:`LogZ` ``(log_z, stderr)``: log of the mean importance weight (Z's estimate is unbiased; its
     log is biased low by about stderr²/2) and the standard error from the chains' weights.

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from gencoop.metrics._utils import flatten_pair
+from gencoop.metrics._utils import batched_features, flatten_pair
 
 
 def _kth_neighbour_radius(z: Tensor, k: int, chunk: int = 1024) -> Tensor:
@@ -42,11 +42,8 @@ def precision_recall(
     """
     if k < 1:
         raise ValueError(f"k: at least 1, got {k}")
-    with torch.no_grad():
-        f = [s.detach() if features is None else
-             torch.cat([features(b).reshape(b.shape[0], -1).cpu() for b in s.detach().split(batch_size)])
-             for s in (samples, data)]
-    x, y = flatten_pair(f[0].cpu(), f[1].cpu(), min_rows=k + 1)
+    f = [batched_features(s, features, batch_size).cpu() for s in (samples, data)]
+    x, y = flatten_pair(f[0], f[1], min_rows=k + 1)
     x, y = x.double(), y.double()
     precision = _inside(x, y, _kth_neighbour_radius(y, k)).double().mean()
     recall = _inside(y, x, _kth_neighbour_radius(x, k)).double().mean()

@@ -15,14 +15,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
-from gencoop.metrics._utils import flatten_pair
-
-
-def _features(x: Tensor, features: Callable[[Tensor], Tensor] | None, batch_size: int) -> Tensor:
-    if features is None:
-        return x
-    with torch.no_grad():
-        return torch.cat([features(b).reshape(b.shape[0], -1).cpu() for b in x.split(batch_size)])
+from gencoop.metrics._utils import batched_features, flatten_pair
 
 
 def _fold_ids(n: int, folds: int, g: torch.Generator) -> Tensor:
@@ -85,8 +78,7 @@ def c2st(
         raise ValueError(f"classifier: 'knn' or 'mlp', got {classifier!r}")
     if folds < 2:
         raise ValueError(f"folds: at least 2, got {folds}")
-    x = _features(samples.detach(), features, batch_size)
-    y = _features(data.detach(), features, batch_size)
+    x, y = batched_features(samples, features, batch_size), batched_features(data, features, batch_size)
     x, y = flatten_pair(x.cpu(), y.cpu(), min_rows=folds)
     g = torch.Generator().manual_seed(seed)
     n = min(len(x), len(y))

@@ -9,10 +9,9 @@ TOYS = ("25gaussians", "rings", "swissroll", "checkerboard")
 
 # The reference code's setting on the 2-D toys (recipes `coopflow-ref-*`): a LeakyReLU MLP energy (piecewise
 # linear, for the sharp wells of the 25-Gaussians grid) with a Gaussian base (keeps chains from running off),
-# noise-free Langevin (gradient ascent, an optimiser rather than an MCMC) with the per-element drift clip and a clamp
-# to the data's box; Adam (0.5, 0.999) for the EBM, revisions of 100 steps when sampling, samples from an EMA of the
-# weights. It piles every sample into its well's bottom and leaves exp(−E) nearly flat: on 25-Gaussians (seed 0)
-# C2ST 0.93, within-mode spread 0.05 of the data's, EBM NLL 3.54 nats where uniform on [−3, 3]² is 3.58.
+# noise-free Langevin (gradient ascent: an optimiser, not an MCMC, so it piles samples into the wells' bottoms)
+# with the per-element drift clip and a clamp to the data's box; Adam (0.5, 0.999) for the EBM, 100-step revisions
+# when sampling, samples from an EMA of the weights. Its numbers beside the floors: README, Benchmarks.
 COOP_REF_TOY_MODEL = {
     "name": "coopflow",
     "energy": {"name": "mlp", "hidden": [256, 256, 256], "activation": "leaky_relu", "base_std": 3.0},
@@ -24,16 +23,10 @@ COOP_REF_TOY_MODEL = {
 COOP_REF_TOY_TRAIN = {**TOY_TRAIN, "optim": {"lr": 1e-3, "betas": [0.5, 0.999]}, "ema": 0.995,
                       "groups": {"flow": {"lr": 1e-3, "betas": [0.9, 0.999], "grad_clip": 10.0}}}
 # CoopFlow on the toys as the paper's equations write it: Langevin with noise (30 steps of s = 0.05 in training,
-# 100 when sampling; drift clip and box as above). Settings chosen on seed 0 and checked on seed 1, each scored on
-# fresh draws by a kNN C2ST on 2,000 samples and a quadrature NLL (600 × 600 cells on [−3, 3]²):
-# * the noise needs a firmer leash on the energy (0.05·E²): with 0.001 the wells' depths drifted apart by 70 nats
-#   (EBM NLL 35.7), with 0.15 the wells went flat (NLL 0.76);
-# * a spline flow (NSF, 16 bins) in place of RealNVP: the revisions move samples within a mode, not between
-#   modes, so each mode's share comes from the flow, and RealNVP's smeared the grid (flow NLL 2.3 against 0.5);
-# * 25-Gaussians, seeds 0 / 1: C2ST 0.63 / 0.62 (floor 0.50), spread ratio 1.19 / 1.21, 25/25 modes, EBM NLL 0.61 /
-#   0.96 against its flow's 0.52 / 0.52 and the true 0.05. Short chains never cross the ~10-nat barriers between
-#   wells, so the EBM's maximum-likelihood gradient turns each mode's share error into the depth of its well: the
-#   wells have the right shapes (0.27–0.38 nats with each mode's mass set to 1/25) but the wrong masses.
+# 100 when sampling; drift clip and box as above). Chains that move samples within a mode but not between modes
+# leave each mode's share to the flow, hence a spline flow, and let the EBM's maximum-likelihood gradient turn a
+# share error into its well's depth, hence the firmer 0.05·E² (a weaker one lets the depths drift apart, a stronger
+# one flattens the wells). Chosen on seed 0, checked on seed 1; the numbers are in the README and CHANGELOG.
 COOP_TOY_MODEL = {
     **COOP_REF_TOY_MODEL,
     "energy_reg": 0.05,

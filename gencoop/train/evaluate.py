@@ -26,6 +26,7 @@ from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
 from gencoop.metrics import (ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage,
                              mode_spread)
+from gencoop.metrics._utils import batched_features
 from gencoop.metrics.precision_recall import precision_recall
 from gencoop.models.base import Density, Model, model_device
 from gencoop.viz import plot_2d, save_image_grid
@@ -83,10 +84,8 @@ def sample_metrics(samples: Tensor, ref: Tensor, data: ArrayDataset) -> dict[str
             spread = mode_spread(samples, data.modes, data.mode_std)
             out.update({k: spread[k] for k in ("spread_ratio", "min_mode_share", "mode_chi2_p")})
         return out
-    extractor = feature_extractor(data.name)
-    with torch.no_grad():  # features once, for FD, C2ST and precision/recall alike
-        fs, fr = (x if extractor is None else torch.cat([extractor(b).cpu() for b in x.split(500)])
-                  for x in (samples, ref))
+    extractor = feature_extractor(data.name)  # features once, for FD, C2ST and precision/recall alike
+    fs, fr = batched_features(samples, extractor), batched_features(ref, extractor)
     out["fd"] = float(frechet_distance(fs, fr))
     out["c2st"] = c2st(fs, fr)
     out.update(precision_recall(fs, fr))
@@ -110,19 +109,29 @@ def quadrature_box(ref: Tensor) -> tuple[float, float]:
     return -half, half
 
 
-def cpu_densities(model: Model) -> dict[str, Density]:
-    """The model's :meth:`~gencoop.models.base.Model.densities`, taking and returning CPU tensors."""
-    device = model_device(model)
+def model_densities(model: Model) -> dict[str, Density]:
+    """The model's :meth:`~gencoop.models.base.Model.densities` (none for a duck-typed model without them)."""
+    return getattr(model, "densities", dict)()
+
+
+def on_cpu(densities: dict[str, Density], device: torch.device) -> dict[str, Density]:
+    """``densities`` of a model on ``device``, taking and returning CPU tensors."""
     return {name: Density(lambda x, f=d.log_density: f(x.to(device)).cpu(), d.normalized, d.start)
-            for name, d in getattr(model, "densities", dict)().items()}  # duck-typed models may have none
+            for name, d in densities.items()}
 
 
-def ais_nlls(model: Model, x: Tensor, settings: EvalSettings, data: ArrayDataset) -> dict[str, float]:
-    """``<name>_nll`` of each unnormalised density with a ``start`` on the held-out batch ``x``, log Z by
-    :func:`~gencoop.metrics.ais_log_z` from that start (``eval.ais_steps`` temperatures, ``eval.ais_chains``
-    chains), with ``<name>_log_z_stderr`` (and ``<name>_bits_per_dim`` on dequantised data)."""
+def cpu_densities(model: Model) -> dict[str, Density]:
+    """The model's densities, taking and returning CPU tensors."""
+    return on_cpu(model_densities(model), model_device(model))
+
+
+def ais_nlls(densities: dict[str, Density], x: Tensor, settings: EvalSettings, data: ArrayDataset
+             ) -> dict[str, float]:
+    """``<name>_nll`` of each unnormalised density with a ``start`` on the held-out batch ``x`` (on the densities'
+    device), log Z by :func:`~gencoop.metrics.ais_log_z` from that start (``eval.ais_steps`` temperatures,
+    ``eval.ais_chains`` chains), with ``<name>_log_z_stderr`` (and ``<name>_bits_per_dim`` on dequantised data)."""
     out: dict[str, float] = {}
-    for name, d in getattr(model, "densities", dict)().items():
+    for name, d in densities.items():
         if d.normalized or d.start is None:
             continue
         log_z, stderr = ais_log_z(d.log_density, d.start, steps=settings.ais_steps, chains=settings.ais_chains)
@@ -190,16 +199,17 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
                 out.update(model.metrics(x))
                 if data.dequantize and "nll" in out:
                     out["bits_per_dim"] = levels_bits_per_dim(out["nll"], data)
+            densities = model_densities(model)  # once: a tilted VAE's runs AIS to normalise its prior
             if data.event_shape == (2,):
-                out.update(density_nlls(cpu_densities(model), ref, settings.quadrature_cells))
+                out.update(density_nlls(on_cpu(densities, device), ref, settings.quadrature_cells))
             else:  # the normalised densities on the held-out batch; an EBM's needs AIS with a start of its own
-                normalised = {k: d for k, d in cpu_densities(model).items() if d.normalized}
+                normalised = {k: d for k, d in on_cpu(densities, device).items() if d.normalized}
                 for name, value in density_nlls(normalised, x.cpu()).items():
                     out[name] = value
                     if data.dequantize:
                         out[name.replace("_nll", "_bits_per_dim")] = levels_bits_per_dim(value, data)
                 if settings.ais_steps:
-                    out.update(ais_nlls(model, x, settings, data))
+                    out.update(ais_nlls(densities, x, settings, data))
     finally:
         model.train(was_training)
     return out

@@ -277,16 +277,22 @@ class Trainer:
     def picture(self, name: str) -> Path | None:
         if not self.ctx.main:
             return None
+        model = self.evaluation_model()
+        was_training = model.training
+        model.eval()
+        # the densities draw too (importance samples, AIS): all of it inside the forked stream, so a picture never
+        # shifts the training's random stream
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(self.config.seed)
             n = 2000 if len(self.data.event_shape) == 1 else 64
-            model = self.evaluation_model()
             samples = draw(model, n, self.config.eval.batch_size)
-        try:
-            return write_picture(samples, self.data, self.out / name, title=f"samples (step {self.step})",
-                                 densities=cpu_densities(model))
-        except ValueError:
-            return None
+            try:  # held-out data: the panel and the NLLs in the titles
+                return write_picture(samples, self.eval_data, self.out / name, title=f"samples (step {self.step})",
+                                     densities=cpu_densities(model))
+            except ValueError:
+                return None
+            finally:
+                model.train(was_training)
 
     def _early_stop(self, metrics: dict[str, float]) -> bool:
         rule = self.config.train.early_stopping
