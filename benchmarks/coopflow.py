@@ -49,7 +49,7 @@ def configs(data: str, seed: int) -> dict[str, dict]:
         "flow": {**common, "model": {"name": "flow", "flow": base["model"]["flow"]},
                  "train": {**{k: v for k, v in base["train"].items() if k not in ("groups", "ema")},
                            "optim": base["train"]["groups"]["flow"]}},
-        "ebm": {**common, "model": {**base["model"], **noise},
+        "ebm": {**common, "model": {**base["model"], **noise, "independence_mh": False},  # no flow to propose
                 "train": {k: v for k, v in base["train"].items() if k != "groups"}},  # no flow group
         "coopflow": base,
     }

@@ -170,3 +170,57 @@ def test_cifar_size_recipe_smoke(tmp_path, cifar_npz, one_small_step):
     assert trainer.model.event_shape == (3, 32, 32) and trainer.model.flow.levels == 3
     record = trainer.train_step()
     assert all(np.isfinite(v) for v in record.values())
+
+
+class ShiftedGaussianEnergy(gencoop.interfaces.Energy):
+    """E(x) = ‖x − 0.7‖² / (2·0.6²): exp(−E) ∝ N(0.7, 0.6² I), inside the tails of a fresh flow's samples."""
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.event_shape = (dim,)
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.scale * (x - 0.7).square().sum(-1) / (2 * 0.6**2)
+
+
+def test_independence_mh_from_the_flow_targets_the_ebm():
+    """Rounds of flow proposals accepted by min(1, w'/w), w = exp(−E)/q, with no Langevin step between them, turn
+    the flow's N(0, I)-like samples into draws of exp(−E) = N(0.7, 0.6² I)."""
+    torch.manual_seed(0)
+    flow = gencoop.create("flow", "realnvp", dim=2, num_layers=2, hidden=16)
+    sampler = gencoop.create("sampler", "langevin", steps=0)
+    model = CoopFlow(ShiftedGaussianEnergy(), flow, sampler, independence_mh=True, sample_rounds=60)
+    x = model.sample(4000)
+    assert torch.allclose(x.mean(0), torch.full((2,), 0.7), atol=0.04)
+    assert torch.allclose(x.std(0), torch.full((2,), 0.6), atol=0.03)
+    _, accepted = model.propose(4000, x)
+    assert 0.05 < accepted.float().mean() < 0.95  # some proposals refused, some taken
+
+
+def test_independence_mh_chains_persist_and_resume_from_a_checkpoint():
+    model = small_coopflow(independence_mh=True)
+    model.losses(torch.randn(16, 2))
+    first = model.chains.clone()
+    assert first.shape == (16, 2)
+    model.losses(torch.randn(16, 2))
+    assert model.chains.shape == (16, 2) and not torch.equal(model.chains, first)  # the chains move on
+    assert 0 <= model.metrics(torch.randn(8, 2))["mh_acceptance"] <= 1
+    fresh = small_coopflow(independence_mh=True)
+    fresh.load_state_dict(model.state_dict())  # an empty buffer takes the saved chains' size
+    assert torch.equal(fresh.chains, model.chains)
+    with pytest.raises(ValueError, match="independence_mh"):
+        gencoop.create("model", "coopflow", event_shape=(2,), init="gaussian", independence_mh=True)
+
+
+def test_ema_copies_chain_states_instead_of_averaging_them(tmp_path):
+    config = load_run_config({
+        "seed": 0, "data": {"name": "8gaussians", "n": 512},
+        "model": {"name": "coopflow", "energy": {"name": "mlp", "hidden": [16]}, "independence_mh": True,
+                  "flow": {"name": "realnvp", "num_layers": 2, "hidden": 8}, "sampler": {"name": "langevin", "steps": 2}},
+        "train": {"steps": 3, "batch_size": 32, "ema": 0.9}, "eval": {"samples": 64},
+    })
+    trainer = Trainer(config, tmp_path, quiet=True)
+    trainer.fit()
+    assert torch.equal(trainer.ema["chains"], trainer.model.chains)
+    assert trainer.evaluation_model().chains.shape == (32, 2)

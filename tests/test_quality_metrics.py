@@ -73,6 +73,24 @@ def test_precision_and_recall_see_memorisation_and_blur():
     assert blur["precision"] < 0.7
 
 
+def test_density_and_coverage_are_not_bought_by_outliers():
+    """Samples on one third of the swiss roll plus a few far outliers: the outliers' huge k-NN balls swallow the
+    data, so recall looks fair; coverage, from the data's own balls, sees the two missing thirds."""
+    from gencoop.metrics import density_coverage
+
+    real, held_out = sample_toy("swissroll", 1000, 1), sample_toy("swissroll", 1000, 2)
+    fair = density_coverage(real, held_out)
+    assert 0.8 < fair["density"] < 1.2 and fair["coverage"] > 0.9
+    part = real[real[:, 0].argsort()][:330]  # the left third
+    outliers = 6 * torch.randn(670, 2, generator=torch.Generator().manual_seed(0)) + 8  # far off, spread out
+    gamed = torch.cat([part, outliers])
+    assert precision_recall(gamed, held_out)["recall"] > 0.6
+    dc = density_coverage(gamed, held_out)
+    assert dc["coverage"] < 0.45 and dc["density"] < 0.5
+    piled = density_coverage(real[:50].repeat(20, 1), held_out)  # piled onto a few training points
+    assert piled["coverage"] < 0.35  # 50 points reach about five data balls each
+
+
 def test_grid_nll_of_a_uniform_energy_is_log_area():
     flat = lambda x: torch.zeros(x.shape[0])  # noqa: E731
     held_out = sample_toy("25gaussians", 2000, 1)
@@ -124,6 +142,8 @@ def test_ais_with_a_given_sampler_and_a_flow_start():
     assert est.log_z == pytest.approx(math.log(2 * math.pi), abs=max(0.05, 3 * est.stderr))
     with pytest.raises(TypeError, match="init/step"):
         ais_log_z(log_density, flow, steps=5, chains=4, sampler=object())
+    with pytest.raises(ValueError, match="metropolis=True"):  # an unadjusted chain would bias Z
+        ais_log_z(log_density, flow, steps=5, chains=4, sampler=Langevin(steps=1, step_size=0.5))
 
 
 def test_langevin_step_matches_run_without_noise():
@@ -173,7 +193,7 @@ def test_evaluate_on_images_reports_precision_recall_and_floors():
     flow = FlowModel(gencoop.create("flow", "glow", shape=(1, 8, 8), levels=1, steps_per_level=1, hidden_channels=8))
 
     m = evaluate(flow, test, EvalSettings(samples=200, batch_size=100), floor_data=train)
-    for key in ("fd", "c2st", "precision", "recall"):
+    for key in ("fd", "c2st", "precision", "recall", "density", "coverage"):
         assert f"{key}_floor" in m
     assert m["fd_floor"] < m["fd"] and m["c2st_floor"] < m["c2st"]  # an untrained flow is far from the data
     assert m["precision_floor"] > 0.5 and m["recall_floor"] > 0.5

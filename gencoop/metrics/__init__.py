@@ -4,7 +4,8 @@
 * :func:`c2st`: classifier two-sample test accuracy (k-NN or MLP; 0.5 = indistinguishable).
 * :func:`mode_coverage`: high-quality fraction and modes covered for a known Gaussian mixture (a dict);
   :func:`mode_spread`: within-mode spread as a ratio to the components' std, and per-mode shares.
-* :func:`precision_recall`: k-NN manifold precision and recall (Kynkäänniemi et al. 2019) in any feature space.
+* :func:`precision_recall`: k-NN manifold precision and recall (Kynkäänniemi et al. 2019) in any feature space;
+  :func:`density_coverage` (Naeem et al. 2020), the same from the data's balls only (outlying samples buy nothing).
 * :func:`grid_log_z` / :func:`grid_nll`: an energy's log Z and held-out NLL by quadrature on 2-D;
   :func:`ais_log_z`: log Z by annealed importance sampling in any dimension.
 * :func:`frechet_distance` / :func:`frechet_from_stats` / :func:`gaussian_stats`: FD with any feature extractor.
@@ -23,7 +24,7 @@ from gencoop.metrics.frechet import frechet_distance, frechet_from_stats, gaussi
 from gencoop.metrics.inception import inception_fid
 from gencoop.metrics.likelihood import bits_per_dim, reconstruction_mse
 from gencoop.metrics.modes import mode_coverage, mode_spread
-from gencoop.metrics.precision_recall import precision_recall
+from gencoop.metrics.precision_recall import density_coverage, precision_recall
 from gencoop.metrics.ranking import auprc, auroc
 from gencoop.metrics.sample_distance import DEFAULT_BANDWIDTHS, energy_distance, mmd
 from gencoop.metrics.two_sample import c2st
@@ -37,6 +38,7 @@ __all__ = [
     "grid_nll",
     "mode_spread",
     "precision_recall",
+    "density_coverage",
     "auprc",
     "auroc",
     "bits_per_dim",

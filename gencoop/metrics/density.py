@@ -188,6 +188,9 @@ def ais_log_z(
         if not (callable(getattr(sampler, "init", None)) and callable(getattr(sampler, "step", None))):
             raise TypeError(f"sampler: AIS makes one transition at a time through sampler.init/step (Langevin has "
                             f"them); {type(sampler).__name__} has not")
+        if getattr(sampler, "metropolis", True) is False or getattr(sampler, "noise", 1.0) != 1.0:
+            raise ValueError("sampler: AIS needs transitions that leave each annealed density invariant: a Langevin "
+                             "with metropolis=True and noise=1 (MALA); an unadjusted chain biases Z")
         sizes = None
     log_w, _ = _anneal(log_density, ops, betas, chains, sampler, generator, sizes=sizes)
     log_w = log_w.double()

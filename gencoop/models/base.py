@@ -39,6 +39,7 @@ class Model(nn.Module, abc.ABC):
     """A trainable composition of parts (see the module doc)."""
 
     event_shape: Shape
+    chain_buffers: tuple[str, ...] = ()  # state_dict entries holding persistent chain states, not weights (no EMA)
 
     @abc.abstractmethod
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]: ...

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Flow, Sampler, Shape
+from gencoop.interfaces import Energy, Flow, Sampler, Shape, standard_normal_log_prob
 from gencoop.models.base import Density, Model, build_part, model_device, trainable
 from gencoop.samplers.common import frozen_parameters
 
@@ -56,14 +56,34 @@ class CoopFlow(Model):
     on the bounds (half of the digits' pixels are background at −1); a flow fitting such point masses shrinks its
     scales there, and on digits it collapsed to one image within 500 steps. The noise dequantises them, as
     ``dequantize`` does the data. Ignored when no flow is learned (a noise initialiser or a frozen flow).
+
+    ``independence_mh`` (a flow initialiser only): the chains persist across training steps (the ``chains``
+    buffer, in checkpoints), and each step the flow's proposal x' ~ q replaces a chain's state x with the
+    independence Metropolis–Hastings probability min(1, w(x')/w(x)), w = exp(−E)/q, before the Langevin revision.
+    Short-run Langevin moves samples within a mode, not between modes, so without it each mode's share is the
+    flow's and the EBM's gradient turns a share error into a wrong well depth; with it the chains target exp(−E)
+    whatever the flow's shares, and the flow, learning from them, follows. ``sample_rounds``: rounds of proposal
+    and revision when sampling (the first from the flow alone).
     """
 
     def __init__(self, energy: Energy, flow: Flow | NoiseInitializer, sampler: Sampler, *, flow_every: int = 1,
                  flow_frozen_steps: int = 0, energy_reg: float = 0.0, pretrained_flow: bool = False,
-                 sample_steps: int | None = None, flow_noise: float = 0.0):
+                 sample_steps: int | None = None, flow_noise: float = 0.0, independence_mh: bool = False,
+                 sample_rounds: int = 1):
         super().__init__()
         if flow_noise < 0:
             raise ValueError(f"flow_noise: a standard deviation ≥ 0, got {flow_noise}")
+        if (independence_mh or sample_rounds > 1) and not isinstance(flow, Flow):
+            raise ValueError("independence_mh, sample_rounds: need a flow initialiser (its exact density weighs "
+                             "the proposals); set init=flow, or independence_mh=false and sample_rounds=1")
+        if sample_rounds < 1:
+            raise ValueError(f"sample_rounds: at least 1, got {sample_rounds}")
+        self.independence_mh, self.sample_rounds = independence_mh, sample_rounds
+        self.acceptance = float("nan")  # the last training step's share of accepted proposals
+        if independence_mh:  # the persistent chains; resized on loading a checkpoint of another batch size
+            self.register_buffer("chains", torch.empty(0, *energy.event_shape))
+            self.chain_buffers = ("chains",)
+            self.register_load_state_dict_pre_hook(self._resize_chains)
         self.flow_noise = flow_noise
         self.sample_steps = sample_steps  # Langevin steps of sample() (default: the sampler's, as in training)
         self.energy, self.flow, self.sampler = energy, flow, sampler
@@ -80,16 +100,39 @@ class CoopFlow(Model):
         """ℓ(x) = −E(x), the EBM's unnormalised log-density."""
         return -self.energy(x)
 
+    def _log_weight(self, x: Tensor, log_q: Tensor | None = None) -> Tensor:
+        """log w(x) = −E(x) − log q(x), ``(B,)``: the EBM over the flow."""
+        return -self.energy(x) - (self.flow.log_prob(x) if log_q is None else log_q)
+
     @torch.no_grad()
-    def synthesize(self, n: int, steps: int | None = None) -> tuple[Tensor, Tensor]:
-        """(x̂, x̃): the initialiser's proposals and their Langevin revisions (``steps``, default the sampler's),
-        each ``(n, *event_shape)``."""
-        x_flow = self.flow.sample(n)
-        return x_flow, self.sampler.sample(self.log_density, x_flow, steps=steps)
+    def propose(self, n: int, current: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Chain starts ``(n, *event_shape)`` and which are new proposals ``(n,)`` (bool).
+
+        x' ~ the initialiser; given ``current`` states x (``independence_mh``), x' replaces x with probability
+        min(1, w(x')/w(x)), w = exp(−E)/q: a Metropolis–Hastings step that leaves exp(−E) invariant."""
+        if current is None or current.shape[0] != n:
+            return self.flow.sample(n), torch.ones(n, dtype=torch.bool, device=model_device(self))
+        z = torch.randn_like(current)
+        x_new, logdet = self.flow.forward(z)
+        log_q_new = standard_normal_log_prob(z, self.event_shape) - logdet  # log q(g(z)) = log N(z) − log|∂g/∂z|
+        log_ratio = self._log_weight(x_new, log_q_new) - self._log_weight(current)
+        accept = torch.rand_like(log_ratio).log() < log_ratio  # NaN ratios reject
+        return torch.where(accept.view(-1, *[1] * len(self.event_shape)), x_new, current), accept
+
+    @torch.no_grad()
+    def synthesize(self, n: int, steps: int | None = None, rounds: int = 1) -> tuple[Tensor, Tensor]:
+        """(x̂, x̃): the chain starts and their Langevin revisions (``steps``, default the sampler's), each
+        ``(n, *event_shape)``; ``rounds`` > 1 repeats proposal (independence MH) and revision from x̃."""
+        x_start, x = self.flow.sample(n), None
+        for r in range(rounds):
+            x_start = self.propose(n, x)[0] if r else x_start
+            x = self.sampler.sample(self.log_density, x_start, steps=steps)
+        return x_start, x
 
     def sample(self, n: int, steps: int | None = None) -> Tensor:
-        """Revised samples ``(n, *event_shape)``; ``steps`` defaults to ``sample_steps`` (else the sampler's)."""
-        return self.synthesize(n, steps if steps is not None else self.sample_steps)[1]
+        """Revised samples ``(n, *event_shape)``; ``steps`` defaults to ``sample_steps`` (else the sampler's), in
+        ``sample_rounds`` rounds."""
+        return self.synthesize(n, steps if steps is not None else self.sample_steps, self.sample_rounds)[1]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         groups = {"energy": trainable(self.energy)}
@@ -97,8 +140,18 @@ class CoopFlow(Model):
             groups["flow"] = trainable(self.flow)
         return groups
 
+    def _resize_chains(self, module, state_dict, prefix, *args) -> None:
+        saved = state_dict.get(prefix + "chains")
+        if saved is not None:
+            self.chains = self.chains.new_empty(saved.shape)
+
     def losses(self, batch: Tensor) -> dict[str, Tensor]:
-        _, x_revised = self.synthesize(batch.shape[0])
+        if self.independence_mh:
+            x_start, accepted = self.propose(batch.shape[0], self.chains)
+            x_revised = self.sampler.sample(self.log_density, x_start)
+            self.chains, self.acceptance = x_revised.detach(), accepted.float().mean().item()
+        else:
+            _, x_revised = self.synthesize(batch.shape[0])
         out = {"energy": ebm_loss(self.energy, batch, x_revised, self.energy_reg)}
         if self.learns_flow:
             step = int(self.updates)
@@ -126,6 +179,8 @@ class CoopFlow(Model):
         out = {"energy_data": self.energy(x).mean().item()}
         if isinstance(self.flow, Flow):
             out["flow_nll"] = -self.flow.log_prob(x).mean().item()
+        if self.independence_mh:
+            out["mh_acceptance"] = self.acceptance
         return out
 
     # -- the two flows as a latent variable model: x = F(g(z), e) ------------------------------------------------
@@ -208,12 +263,15 @@ def coopflow_model(
     energy_reg: Annotated[float, Field(ge=0)] = 0.0,
     sample_steps: Annotated[int, Field(ge=0)] | None = None,
     flow_noise: Annotated[float, Field(ge=0)] = 0.0,
+    independence_mh: bool = False,
+    sample_rounds: Annotated[int, Field(ge=1)] = 1,
 ) -> CoopFlow:
     """CoopFlow; ``init="gaussian"|"uniform"`` replaces the flow by fixed noise (the short-run EBM);
     ``flow_run`` loads the flow of a finished ``flow`` run (CoopFlow(Pre)). Energy and flow default to ``mlp`` /
     ``realnvp`` for vectors and ``conv`` / ``glow`` for images. The sampler defaults to the reference code's
     setting (30 steps, s = 0.03, no noise, drift clipped to ±0.1); ``sample_steps`` lengthens the revision when
-    sampling (training keeps the sampler's steps)."""
+    sampling (training keeps the sampler's steps); ``independence_mh`` keeps persistent chains that take the flow's
+    proposals by independence Metropolis–Hastings (see :class:`CoopFlow`)."""
     image = len(event_shape) > 1
     energy_part = build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape)
     if init != "flow":
@@ -229,7 +287,8 @@ def coopflow_model(
         initializer = build_part("flow", flow or PartRef(name="glow" if image else "realnvp"), event_shape)
     return CoopFlow(energy_part, initializer, build_part("sampler", sampler), flow_every=flow_every,
                     flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg, pretrained_flow=flow_run is not None,
-                    sample_steps=sample_steps, flow_noise=flow_noise)
+                    sample_steps=sample_steps, flow_noise=flow_noise, independence_mh=independence_mh,
+                    sample_rounds=sample_rounds)
 
 
 @hookimpl

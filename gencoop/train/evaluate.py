@@ -27,7 +27,7 @@ from gencoop.data.dataset import ArrayDataset
 from gencoop.metrics import (ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage,
                              mode_spread)
 from gencoop.metrics._utils import batched_features
-from gencoop.metrics.precision_recall import precision_recall
+from gencoop.metrics.precision_recall import density_coverage, precision_recall
 from gencoop.models.base import Density, Model, model_device
 from gencoop.viz import plot_2d, save_image_grid
 
@@ -84,11 +84,12 @@ def sample_metrics(samples: Tensor, ref: Tensor, data: ArrayDataset) -> dict[str
             spread = mode_spread(samples, data.modes, data.mode_std)
             out.update({k: spread[k] for k in ("spread_ratio", "min_mode_share", "mode_chi2_p")})
         return out
-    extractor = feature_extractor(data.name)  # features once, for FD, C2ST and precision/recall alike
+    extractor = feature_extractor(data.name)  # features once, for FD, C2ST, P/R and D/C alike
     fs, fr = batched_features(samples, extractor), batched_features(ref, extractor)
     out["fd"] = float(frechet_distance(fs, fr))
     out["c2st"] = c2st(fs, fr)
     out.update(precision_recall(fs, fr))
+    out.update(density_coverage(fs, fr))
     return out
 
 

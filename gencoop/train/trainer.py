@@ -248,8 +248,12 @@ class Trainer:
             decay = self.config.train.ema
             with torch.no_grad():
                 floats, others = [], []
+                chains = set(getattr(self.model, "chain_buffers", ()))
                 for k, v in self.model.state_dict().items():
-                    (floats if v.is_floating_point() else others).append((self.ema[k], v))
+                    if k in chains:  # chain states, not weights: the average holds the latest ones
+                        self.ema[k] = v.detach().clone()
+                    else:
+                        (floats if v.is_floating_point() else others).append((self.ema[k], v))
                 if floats:  # ema ← decay·ema + (1 − decay)·v, in one fused call over all tensors
                     torch._foreach_lerp_([e for e, _ in floats], [v for _, v in floats], 1 - decay)
                 for e, v in others:
