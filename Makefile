@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test test-plugins
+.PHONY: setup demo test lint test-plugins
 
 setup:
 	bash scripts/setup.sh
@@ -11,6 +11,10 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest -q
+
+# ruff: pyflakes, isort, bugbear, pyupgrade, pycodestyle (settings in pyproject.toml); CI runs it before the tests
+lint: setup
+	$(PYTHON) -m ruff check .
 
 # The plugin packages (installed by setup) and the checks on them: guide, template, conformance coverage.
 test-plugins: setup

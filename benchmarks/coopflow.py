@@ -9,7 +9,8 @@ draws training evaluated), beside the floor row: the same metrics between the tr
 ratio, modes covered and the smallest mode's share (mixtures), the held-out NLL (2-D, nats) of the EBM by
 quadrature (a tilted VAE's: its importance-sampled likelihood under the tilted prior, normalised by AIS) and of the
 flow exactly (a tilted VAE's base: the VAE's importance-sampled likelihood), MMD (toys), FD and precision / recall
-in classifier features (digits). The iteration-time table compares one CoopFlow training step with its floor: one flow NLL step, K energy-gradient evaluations and one
+in classifier features (digits). The iteration-time table compares one CoopFlow training step with its floor:
+one flow NLL step, K energy-gradient evaluations and one
 EBM step, each timed alone on the same batch.
 
     python benchmarks/coopflow.py --threads 1 --resume        # the four toys and digits; figures in --out
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+from sampler_speed import floor_loop  # benchmarks/ is the script's folder, so on sys.path
+from tilting import train as train_run
 
 import gencoop
 from gencoop.components.energies import ebm_loss
@@ -31,8 +34,6 @@ from gencoop.config import load_run_config
 from gencoop.train import Trainer
 from gencoop.train.evaluate import draw, reference
 from gencoop.viz import plot_2d, save_image_grid
-from sampler_speed import floor_loop  # benchmarks/ is the script's folder, so on sys.path
-from tilting import train as train_run
 
 TOYS = ("25gaussians", "rings", "swissroll", "checkerboard")
 VARIANTS = ("flow", "ebm", "coopflow", "coopflow-ref", "tilt-vae")

@@ -34,8 +34,8 @@ import torch
 import gencoop
 from gencoop.data.occlusion import observed, occlusion_mask
 from gencoop.metrics import auprc, image_fd
-from gencoop.train.evaluate import sample_metrics
 from gencoop.models.latent_variable import LatentVariableModel
+from gencoop.train.evaluate import sample_metrics
 from gencoop.viz import save_image_grid
 
 LATENT = 16
@@ -216,7 +216,8 @@ def main() -> None:
     if "recovery" in args.tables:
         rows = recovery_table(args.seeds[0], args.recovery_steps, args.recovery_images, out)
         print(f"\n## Recovery of occluded training images ({args.recovery_images} images, MSE on the hidden pixels "
-              f"of {min(500, args.recovery_images)} of them, [−1, 1] units) — {args.recovery_steps} steps per model, seed {args.seeds[0]}\n")
+              f"of {min(500, args.recovery_images)} of them, [−1, 1] units) — {args.recovery_steps} steps per model, "
+              f"seed {args.seeds[0]}\n")
         print("\n".join(rows), flush=True)
     print(f"\nfigures: {out}/samples.png (test data, then each model's samples), {out}/recovery.png (per level: "
           f"occluded input, then flow / ebm / gaussian recoveries); total {time.perf_counter() - t0:.0f} s")

@@ -5,10 +5,11 @@ matching recipe (``tilt-{kind}-{data}``: latent Langevin, ε = 0.01, 60 steps in
 early stopping on the harness's metric). Both are evaluated by the harness on held-out data with the same seed,
 each number beside its floor (the same metric between training and held-out data): C2ST, within-mode spread and
 modes (Gaussian-mixture toys) and MMD on toys; Fréchet distance, C2ST, precision and recall in the project's
-classifier features on images. The tilted model is evaluated at early stopping's best weights, on samples (and reference images)
-drawn apart from those the weights were picked on; ``--draws K`` averages K such draws (the table gives means ± standard
-deviations) and ``--report-samples N`` sizes them, since a Fréchet distance on a few hundred samples swings by several
-units from draw to draw. The cost columns give the base's and the tilting's training steps and wall time.
+classifier features on images. The tilted model is evaluated at early stopping's best weights, on samples (and
+reference images) drawn apart from those the weights were picked on; ``--draws K`` averages K such draws (the table
+gives means ± standard deviations) and ``--report-samples N`` sizes them, since a Fréchet distance on a few hundred
+samples swings by several units from draw to draw. The cost columns give the base's and the tilting's training
+steps and wall time.
 
 Each (data set, base) pair is one pipeline, base then tilt. ``--jobs N`` runs N pipelines at once in worker
 processes of ``--threads`` threads each (on a GPU they share the device; small-batch chains leave it mostly idle);
@@ -41,8 +42,8 @@ from gencoop.config import EvalSettings, load_run_config
 from gencoop.data import ArrayDataset
 from gencoop.models.base import Model
 from gencoop.train import ResumeMismatch, Trainer, build_data, load_run
-from gencoop.train.trainer import RUN_IDENTITY, WEIGHT_SETTINGS
 from gencoop.train.evaluate import draw, evaluate, reference
+from gencoop.train.trainer import RUN_IDENTITY, WEIGHT_SETTINGS
 from gencoop.viz import plot_2d, save_image_grid
 
 TOYS = ("25gaussians", "swissroll")

@@ -6,7 +6,7 @@ import argparse
 import json
 import shlex
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -66,8 +66,9 @@ def _fail(command: str, exc: BaseException) -> int:
 
 def _run_config(source: str, overrides: list[str]):
     """A TOML file, a run's config.json or a recipe name, with --set overrides, validated."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from gencoop.config import load_run_config
 

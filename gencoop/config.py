@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import typing
 import json
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 

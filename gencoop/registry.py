@@ -7,8 +7,9 @@ in-process with ``gencoop.plugins.pm.register(...)`` shows up at once and disapp
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel
 

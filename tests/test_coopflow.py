@@ -217,7 +217,8 @@ def test_ema_copies_chain_states_instead_of_averaging_them(tmp_path):
     config = load_run_config({
         "seed": 0, "data": {"name": "8gaussians", "n": 512},
         "model": {"name": "coopflow", "energy": {"name": "mlp", "hidden": [16]}, "independence_mh": True,
-                  "flow": {"name": "realnvp", "num_layers": 2, "hidden": 8}, "sampler": {"name": "langevin", "steps": 2}},
+                  "flow": {"name": "realnvp", "num_layers": 2, "hidden": 8},
+                  "sampler": {"name": "langevin", "steps": 2}},
         "train": {"steps": 3, "batch_size": 32, "ema": 0.9}, "eval": {"samples": 64},
     })
     trainer = Trainer(config, tmp_path, quiet=True)

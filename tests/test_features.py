@@ -29,7 +29,7 @@ FACTORIES = {"digits": digits_dataset, "mnist5k": mnist5k_dataset, "fashion-mnis
 FLOORS = {"digits": 0.97, "mnist5k": 0.95, "fashion-mnist": 0.88}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _held_out(name: str, n: int) -> ArrayDataset:
     return FACTORIES[name](split="test", limit=n)
 

@@ -10,8 +10,8 @@ pytest.importorskip("triton")
 if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("interpreter tests run on CPU-only machines", allow_module_level=True)
 
-from gencoop.samplers.fused import fused_available  # noqa: E402
 import gencoop  # noqa: E402
+from gencoop.samplers.fused import fused_available  # noqa: E402
 from gencoop.samplers.langevin import Langevin  # noqa: E402
 
 

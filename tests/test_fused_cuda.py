@@ -50,7 +50,7 @@ def test_closure_over_a_fresh_batch_is_never_replayed_stale():
     for _ in range(6):
         x = torch.randn(64, 8, device=DEVICE)
 
-        def log_joint(z):
+        def log_joint(z, x=x):
             return -0.5 * z.square().sum(-1) - (x - decoder(z)).square().sum(-1)
 
         z0 = torch.zeros(64, 4, device=DEVICE)

@@ -5,10 +5,10 @@ import ast
 import importlib.util
 import inspect
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import gencoop
 import gencoop.testing
@@ -70,7 +70,8 @@ def test_every_hook_is_documented_with_its_exact_signature():
     for name, signature in declared_hooks().items():
         assert re.search(rf"^#+ {re.escape(name)}\s*$", guide, flags=re.M), f"no heading for hook {name}"
         assert docs.get(name) == [signature], f"{name}: documented {docs.get(name)}, declared {signature}"
-    assert set(docs) <= set(declared_hooks()), f"documented hooks that do not exist: {set(docs) - set(declared_hooks())}"
+    missing = set(docs) - set(declared_hooks())
+    assert not missing, f"documented hooks that do not exist: {missing}"
 
 
 def test_the_register_callback_is_documented_with_its_exact_signature():

@@ -39,7 +39,8 @@ def make_plugin(dest: Path, new: str) -> Path:
 
 def test_the_readme_recipe_renames_every_identifier(tmp_path):
     pkg = make_plugin(tmp_path, "demo")
-    leftovers = [p for p in pkg.rglob("*") if p.is_file() and re.search(r"gencoop[-_]template|template-", p.read_text())]
+    leftovers = [p for p in pkg.rglob("*")
+                 if p.is_file() and re.search(r"gencoop[-_]template|template-", p.read_text())]
     assert leftovers == []
     assert 'name = "gencoop-demo"' in (pkg / "pyproject.toml").read_text()
     assert '"demo-gaussian"' in (pkg / "gencoop_demo" / "__init__.py").read_text()

@@ -57,7 +57,8 @@ def test_in_process_plugin_is_listed_and_created(capsys):
         assert spec.example().event_shape == (3,)
         assert main(["list-components", "--kind", "energy", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)
-        assert {"kind": "energy", "name": "constant"}.items() <= next(r for r in rows if r["name"] == "constant").items()
+        row = next(r for r in rows if r["name"] == "constant")
+        assert {"kind": "energy", "name": "constant"}.items() <= row.items()
     finally:
         pm.unregister(plugin)
     assert "constant" not in [s.name for s in gencoop.components("energy")]

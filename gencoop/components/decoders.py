@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 from pydantic import Field
 from torch import Tensor, nn
 
-from gencoop.components.nets import Activation, mlp
-from gencoop.components.nets import make_activation
+from gencoop.components.nets import Activation, make_activation, mlp
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Decoder, Encoder
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Annotated
 
 from pydantic import Field
 from torch import Tensor, nn

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 from pydantic import Field

@@ -15,7 +15,8 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import Iterator, Literal, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import torch

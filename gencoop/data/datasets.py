@@ -18,8 +18,9 @@ A bad setting raises :class:`gencoop.ConfigError` (a ValueError) naming the fiel
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BeforeValidator, Field

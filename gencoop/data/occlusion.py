@@ -121,7 +121,6 @@ def occluded_dataset(
     side ``size`` per image. ``split`` goes to ``data``; the test split stays clean unless ``occlude_test`` (so
     held-out evaluation compares with clean images)."""
     from gencoop.registry import get
-
     from gencoop.train.runs import held_out_params
 
     spec = get("dataset", data.name)

@@ -6,7 +6,7 @@ Mixtures also expose their component centers and std (``MIXTURES``) for mode-cov
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

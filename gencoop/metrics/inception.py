@@ -12,8 +12,8 @@ model-unit images in [−1, 1] to that: grey images are repeated to 3 channels, 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

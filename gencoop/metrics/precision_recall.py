@@ -14,7 +14,7 @@ Coverage: the share of data balls holding at least one sample.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

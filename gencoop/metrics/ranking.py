@@ -13,7 +13,7 @@ Ties are handled without looking at the input order, so a permutation of the inp
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

@@ -9,7 +9,8 @@ Memory is O((n + m)²): the pooled pairwise-distance matrix is formed once.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor

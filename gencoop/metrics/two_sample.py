@@ -10,7 +10,8 @@ or one that misses some, is told apart however close its MMD is. Lopez-Paz & Oqu
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn

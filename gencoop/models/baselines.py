@@ -14,9 +14,9 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from gencoop.components.priors import GaussianPrior
+from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Decoder, Encoder, Flow, Prior, Shape
-from gencoop.config import PartRef
 from gencoop.models.base import Density, Model, build_part, gaussian_log_likelihood, trainable
 from gencoop.models.coopflow import CoopFlow, coopflow_model
 

@@ -83,7 +83,7 @@ class ExponentialTilting(Model):
         while latent == "noise" and isinstance(self._generators[-1].prior, Generator):
             self._generators.append(self._generators[-1].prior)
 
-    def train(self, mode: bool = True) -> "ExponentialTilting":
+    def train(self, mode: bool = True) -> ExponentialTilting:
         super().train(mode)
         self.base.eval()  # dropout / batch statistics of the base stay as trained
         return self

@@ -8,7 +8,8 @@ One module per composition (``baselines``, ``coopflow``, …) holds a ``RECIPES`
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 TOY_TRAIN = {"steps": 3000, "batch_size": 256, "eval_every": 1000, "sample_every": 1000, "checkpoint_every": 500}
 IMAGE_TRAIN = {"steps": 3000, "batch_size": 128, "eval_every": 1000, "sample_every": 1000, "checkpoint_every": 500}

@@ -6,7 +6,8 @@ import contextlib
 import dis
 import functools
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -19,8 +19,9 @@ replaces the element-wise update by one Triton kernel per step and captures the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -152,7 +153,8 @@ class Langevin(Sampler):
         if noise is not None and tuple(noise.shape) != (steps, *x0.shape):
             raise ValueError(f"noise: expected shape {(steps, *x0.shape)} (steps, *x0.shape), got {tuple(noise.shape)}")
         if differentiable and (self.metropolis or self.on_nonfinite != "raise"):
-            raise ValueError("differentiable: only plain Langevin (no metropolis, on_nonfinite='raise') is a smooth map")
+            raise ValueError("differentiable: only plain Langevin (no metropolis, on_nonfinite='raise') is a "
+                             "smooth map")
         plain = not (return_trajectory or diagnostics or differentiable or noise is not None)
         with frozen_parameters(log_density):
             # the fused path covers plain runs; everything else runs eagerly

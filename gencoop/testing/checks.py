@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -100,7 +101,7 @@ def check_flow(flow: Flow, *, batch_size: int = 4, perturb: float = 0.1, seed: i
         for i in range(min(batch_size, 2)):
             for direction, fn, point, logdet in (("forward", f, z, ld_fwd), ("inverse", f.inverse, x_data, ld_data)):
                 jac = torch.autograd.functional.jacobian(
-                    lambda v: fn(v.reshape(1, *event))[0].reshape(-1), point[i].reshape(-1)
+                    lambda v, fn=fn: fn(v.reshape(1, *event))[0].reshape(-1), point[i].reshape(-1)
                 )
                 sign, logabsdet = torch.linalg.slogdet(jac)
                 _close(name, f"{direction} log-det == log|det| of the autograd Jacobian",

@@ -24,8 +24,7 @@ from torch import Tensor
 
 from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
-from gencoop.metrics import (ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage,
-                             mode_spread)
+from gencoop.metrics import ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage, mode_spread
 from gencoop.metrics._utils import batched_features
 from gencoop.metrics.precision_recall import density_coverage, precision_recall
 from gencoop.models.base import Density, Model, model_device

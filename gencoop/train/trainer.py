@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -206,7 +207,8 @@ class Trainer:
                 try:
                     from torch.utils.tensorboard import SummaryWriter
                 except ImportError as exc:
-                    raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from exc
+                    raise ImportError("train.tensorboard needs the tensorboard package: "
+                                      "pip install tensorboard") from exc
                 self._tb = SummaryWriter(str(self.out / "tensorboard"))
             flat = {**{k: v for k, v in record.items() if k != "eval"},
                     **{f"eval/{k}": v for k, v in record.get("eval", {}).items()}}

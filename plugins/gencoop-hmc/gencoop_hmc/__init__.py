@@ -22,8 +22,9 @@ MCMC chain only after adaptation ends. ``metropolis=False`` gives unadjusted HMC
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Callable
+from typing import Annotated
 
 import torch
 from pydantic import Field

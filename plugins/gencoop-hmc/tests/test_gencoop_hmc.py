@@ -5,16 +5,16 @@ import importlib.metadata
 import json
 import math
 
+import gencoop_hmc
 import pytest
 import torch
+from gencoop_hmc import HMC, leapfrog
 from hypothesis import given
 from hypothesis import strategies as st
 
 import gencoop
-import gencoop_hmc
 from gencoop.cli import main
 from gencoop.testing import check_registered, check_sampler, registered_parts, spec_id
-from gencoop_hmc import HMC, leapfrog
 
 DIST = "gencoop-hmc"
 MU = torch.tensor([1.0, -2.0], dtype=torch.float64)

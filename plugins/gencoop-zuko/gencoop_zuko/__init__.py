@@ -13,7 +13,8 @@ have that base, and only its transform is kept. Events are vectors; contexts (co
 
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import zuko

@@ -4,6 +4,7 @@ inside CoopFlow in place of the built-in flow."""
 import importlib.metadata
 import json
 
+import gencoop_zuko
 import pytest
 import torch
 import zuko
@@ -13,7 +14,6 @@ from zuko.distributions import DiagNormal
 from zuko.lazy import UnconditionalDistribution
 
 import gencoop
-import gencoop_zuko
 from gencoop.cli import main
 from gencoop.testing import check_flow, check_registered, registered_parts, spec_id
 
