@@ -99,6 +99,26 @@ class Prior(nn.Module, abc.ABC):
         return -self.log_prob(z).mean()
 
 
+class StandardNormal(Prior):
+    """N(0, I) on ``latent_shape``, parameter-free: a Flow's base. The registered ``gaussian`` prior
+    (:class:`gencoop.components.priors.GaussianPrior`) adds a learnable mean and scale."""
+
+    def __init__(self, latent_shape: Shape):
+        super().__init__()
+        self.latent_shape = tuple(latent_shape)
+        self.register_buffer("_ref", torch.zeros(()), persistent=False)  # follows .to(device, dtype)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return standard_normal_log_prob(z, self.latent_shape)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randn((n, *self.latent_shape), generator=generator, device=self._ref.device,
+                           dtype=self._ref.dtype)
+
+    def fit_loss(self, z: Tensor) -> Tensor:
+        return z.new_zeros(())  # nothing to learn
+
+
 class Flow(Prior):
     """Bijection x = g(z) with a standard-normal base z ~ N(0, I) and ``z.shape == x.shape``.
 
@@ -134,13 +154,11 @@ class Flow(Prior):
     # -- a flow as a generator ---------------------------------------------------------------------------------
     @property
     def prior(self) -> Prior:
-        """The base distribution N(0, I) on ``event_shape`` as a parameter-free :class:`Prior`."""
-        from gencoop.components.priors import GaussianPrior  # a part, not an interface: imported late
-
+        """The base distribution N(0, I) on ``event_shape``: a :class:`StandardNormal`."""
         device, dtype = _param_device_dtype(self)
         cache = self.__dict__.setdefault("_priors", {})  # one per (device, dtype), not a submodule: a new one per
         if (device, dtype) not in cache:  # call would copy host memory, which breaks CUDA graph capture
-            cache[(device, dtype)] = GaussianPrior(self.event_shape).to(device=device, dtype=dtype)
+            cache[(device, dtype)] = StandardNormal(self.event_shape).to(device=device, dtype=dtype)
         return cache[(device, dtype)]
 
     def decode(self, z: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gencoop import plugins
-from gencoop.config import ConfigError, config_from_signature, describe_fields, validate
+from gencoop.settings import ConfigError, config_from_signature, describe_fields, validate
 
 KINDS: tuple[str, ...] = ("energy", "flow", "decoder", "encoder", "prior", "sampler", "model", "dataset", "recipe")
 

@@ -25,12 +25,12 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field
 
-from gencoop.config import ConfigError
 from gencoop.data import sources
 from gencoop.data.dataset import ArrayDataset
 from gencoop.data.idx import read_idx
 from gencoop.data.toy import MIXTURES, TOYS, sample_toy
 from gencoop.hookspecs import hookimpl
+from gencoop.settings import ConfigError
 
 SPLIT_SEED = 0
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist

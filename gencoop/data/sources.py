@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gencoop.config import ConfigError
+from gencoop.settings import ConfigError
 
 EXTRA_HINT = "pip install 'gencoop[data]'"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import dis
 import functools
+import math
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -105,3 +107,49 @@ def frozen_parameters(fn: Any) -> Iterator[list[nn.Parameter]]:
     finally:
         for p, flag in saved:
             p.requires_grad_(flag)
+
+
+# -- what the eager and fused Langevin paths share ------------------------------------------------------------
+
+@dataclass
+class LangevinResult:
+    """Output of :meth:`Langevin.run`.
+
+    ``x``: final states ``(B, *event)`` (fewer rows with ``on_nonfinite="drop"``; ``kept`` indexes them).
+    ``trajectory``: ``(T, B, *event)``, x0 then every k-th state, when ``return_trajectory=k``.
+    ``diagnostics``: per-chain ``(B,)`` tensors ``log_density_start``, ``log_density_end``, ``grad_norm`` (mean
+    ‖∇ℓ‖ over steps), ``acceptance`` (MALA), and ``nonfinite`` (chains reset or dropped).
+    """
+
+    x: Tensor
+    trajectory: Tensor | None = None
+    diagnostics: dict[str, Tensor] = field(default_factory=dict)
+    kept: Tensor | None = None
+
+
+def mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma: float, u):
+    """Metropolis–Hastings for the Langevin proposal, given ``forward`` = ‖x' − x − drift(x)‖² and ``backward`` =
+    ‖x − x' − drift(x')‖² per chain: accept where log u < ℓ(x') − ℓ(x) + (forward − backward)/(2σ²).
+    Returns the selected (x, ℓ, ∇ℓ) and the accept mask ``(B,)``; shared by the eager and fused paths."""
+    log_alpha = (lp_new - lp + (forward - backward).to(lp.dtype) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
+    accept = torch.log(u).to(lp.dtype) < log_alpha
+    mask = accept.view(-1, *([1] * (x.dim() - 1)))
+    return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
+            torch.where(mask, grad_new, grad), accept)
+
+
+def raise_if_nonfinite(x: Tensor, lps: list[Tensor]) -> None:
+    """Raise, naming chains and the first step, if any chain's ℓ or final state is NaN/Inf (one check per run)."""
+    final = x.flatten(1).sum(-1)  # a non-finite element makes its chain's sum non-finite
+    history = torch.stack(lps)
+    if bool(torch.isfinite(final).all()) and bool(torch.isfinite(history).all()):
+        return
+    bad_hist = ~torch.isfinite(history)
+    bad_hist[-1] |= ~torch.isfinite(final)
+    chains = bad_hist.any(0).nonzero().flatten().tolist()
+    first = [int(bad_hist[:, c].nonzero()[0]) for c in chains]
+    shown = ", ".join(f"{c} (step {k})" for c, k in list(zip(chains, first))[:10]) + (" …" if len(chains) > 10 else "")
+    raise FloatingPointError(
+        f"Langevin: non-finite values in chain(s) {shown}; lower step_size, set clip or bounds, "
+        "or pass on_nonfinite='reset' or 'drop'"
+    )

@@ -22,17 +22,13 @@ from __future__ import annotations
 import os
 import warnings
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from gencoop.interfaces import LogDensity
-from gencoop.samplers.common import value_and_grad
-from gencoop.samplers.langevin import mh_select
-
-if TYPE_CHECKING:
-    from gencoop.samplers.langevin import Langevin, LangevinResult
+from gencoop.interfaces import LogDensity, Sampler
+from gencoop.samplers.common import LangevinResult, mh_select, raise_if_nonfinite, value_and_grad
 
 try:
     import triton
@@ -108,7 +104,7 @@ if triton is not None:
         tl.store(sq_ptr + offs, r * r, mask=mask)
 
 
-def _chain(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int, seed: Tensor):
+def _chain(sampler: Sampler, log_density: LogDensity, x0: Tensor, steps: int, seed: Tensor):
     """The K-step chain with fused updates; returns (x, per-step ℓ history (K+1, B), acceptances or None).
     No host synchronisation inside, so it can be captured in a CUDA graph. Images run channels-last (cuDNN's fast
     layout on tensor-core GPUs); every buffer the kernels index shares x's strides, so flat offsets line up."""
@@ -217,10 +213,10 @@ def _graph_key(sampler, log_density, x0: Tensor, steps: int) -> tuple | None:
     return (code, tuple(parts), tuple(x0.shape), x0.dtype, x0.device, steps, settings)
 
 
-def run_fused(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int,
+def run_fused(sampler: Sampler, log_density: LogDensity, x0: Tensor, steps: int,
               generator: torch.Generator | None) -> LangevinResult:
-    from gencoop.samplers.langevin import LangevinResult, _raise_if_nonfinite
-
+    """``steps`` fused steps of ``sampler`` (a :class:`~gencoop.samplers.langevin.Langevin`, read for its settings:
+    step sizes, noise, clip, bounds, metropolis), as :meth:`Langevin.run` returns them without a trajectory."""
     if x0.numel() >= 2**31:
         raise ValueError("fused Langevin: more than 2³¹ elements per batch; split the batch")
     seed = torch.randint(0, 2**31 - 1024, (1,), generator=generator, device=generator.device if generator else "cpu")
@@ -234,7 +230,7 @@ def run_fused(sampler: Langevin, log_density: LogDensity, x0: Tensor, steps: int
     else:
         x, history, accepted = _chain(sampler, log_density, x0, steps, seed)
     x = x.contiguous()  # hand back the caller's (default) layout
-    _raise_if_nonfinite(x, list(history))
+    raise_if_nonfinite(x, list(history))
     diagnostics = {"acceptance": accepted / max(steps, 1)} if accepted is not None else {}
     return LangevinResult(x, None, diagnostics, None)
 

@@ -18,9 +18,8 @@ replaces the element-wise update by one Triton kernel per step and captures the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
@@ -29,24 +28,8 @@ from torch import Tensor
 
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import LogDensity, Sampler
-from gencoop.samplers.common import frozen_parameters, value_and_grad
+from gencoop.samplers.common import LangevinResult, frozen_parameters, mh_select, raise_if_nonfinite, value_and_grad
 from gencoop.samplers.noise import NoiseStream
-
-
-@dataclass
-class LangevinResult:
-    """Output of :meth:`Langevin.run`.
-
-    ``x``: final states ``(B, *event)`` (fewer rows with ``on_nonfinite="drop"``; ``kept`` indexes them).
-    ``trajectory``: ``(T, B, *event)``, x0 then every k-th state, when ``return_trajectory=k``.
-    ``diagnostics``: per-chain ``(B,)`` tensors ``log_density_start``, ``log_density_end``, ``grad_norm`` (mean
-    ‖∇ℓ‖ over steps), ``acceptance`` (MALA), and ``nonfinite`` (chains reset or dropped).
-    """
-
-    x: Tensor
-    trajectory: Tensor | None = None
-    diagnostics: dict[str, Tensor] = field(default_factory=dict)
-    kept: Tensor | None = None
 
 
 @dataclass
@@ -219,7 +202,7 @@ class Langevin(Sampler):
             if self.on_nonfinite == "drop":
                 kept = (~bad).nonzero().flatten()
         else:
-            _raise_if_nonfinite(x, lps)
+            raise_if_nonfinite(x, lps)
         diag: dict[str, Tensor] = {}
         if want_diag:
             diag = {"log_density_start": lps[0], "log_density_end": lp, "grad_norm": grad_norm / max(steps, 1)}
@@ -286,34 +269,6 @@ class Langevin(Sampler):
         bad |= now
         mask = now.view(-1, *([1] * (x.dim() - 1)))
         return torch.where(mask, start[0], x), torch.where(now, start[1], lp), torch.where(mask, start[2], grad)
-
-
-def mh_select(x, lp, grad, proposal, lp_new, grad_new, forward, backward, sigma: float, u):
-    """Metropolis–Hastings for the Langevin proposal, given ``forward`` = ‖x' − x − drift(x)‖² and ``backward`` =
-    ‖x − x' − drift(x')‖² per chain: accept where log u < ℓ(x') − ℓ(x) + (forward − backward)/(2σ²).
-    Returns the selected (x, ℓ, ∇ℓ) and the accept mask ``(B,)``; shared by the eager and fused paths."""
-    log_alpha = (lp_new - lp + (forward - backward).to(lp.dtype) / (2 * sigma**2)).nan_to_num(nan=-math.inf)
-    accept = torch.log(u).to(lp.dtype) < log_alpha
-    mask = accept.view(-1, *([1] * (x.dim() - 1)))
-    return (torch.where(mask, proposal, x), torch.where(accept, lp_new, lp),
-            torch.where(mask, grad_new, grad), accept)
-
-
-def _raise_if_nonfinite(x: Tensor, lps: list[Tensor]) -> None:
-    """Raise, naming chains and the first step, if any chain's ℓ or final state is NaN/Inf (one check per run)."""
-    final = x.flatten(1).sum(-1)  # a non-finite element makes its chain's sum non-finite
-    history = torch.stack(lps)
-    if bool(torch.isfinite(final).all()) and bool(torch.isfinite(history).all()):
-        return
-    bad_hist = ~torch.isfinite(history)
-    bad_hist[-1] |= ~torch.isfinite(final)
-    chains = bad_hist.any(0).nonzero().flatten().tolist()
-    first = [int(bad_hist[:, c].nonzero()[0]) for c in chains]
-    shown = ", ".join(f"{c} (step {k})" for c, k in list(zip(chains, first))[:10]) + (" …" if len(chains) > 10 else "")
-    raise FloatingPointError(
-        f"Langevin: non-finite values in chain(s) {shown}; lower step_size, set clip or bounds, "
-        "or pass on_nonfinite='reset' or 'drop'"
-    )
 
 
 @hookimpl
