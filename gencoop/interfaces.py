@@ -37,13 +37,20 @@ def standard_normal_log_prob(z: Tensor, event_shape: Shape) -> Tensor:
     return -0.5 * sum_event(z.square(), event_shape) - 0.5 * d * math.log(2 * math.pi)
 
 
-def _param_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+def module_device_dtype(module: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where a module lives: its first parameter's device and dtype, else its first floating buffer's, else the
+    CPU and the default dtype."""
     for t in module.parameters():
         return t.device, t.dtype
     for t in module.buffers():
         if t.is_floating_point():
             return t.device, t.dtype
     return torch.device("cpu"), torch.get_default_dtype()
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of :func:`module_device_dtype`."""
+    return module_device_dtype(module)[0]
 
 
 class Energy(nn.Module, abc.ABC):
@@ -147,7 +154,7 @@ class Flow(Prior):
         return standard_normal_log_prob(z, self.event_shape) + logdet
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        device, dtype = _param_device_dtype(self)
+        device, dtype = module_device_dtype(self)
         z = torch.randn((n, *self.event_shape), generator=generator, device=device, dtype=dtype)
         return self.forward(z)[0]
 
@@ -155,7 +162,7 @@ class Flow(Prior):
     @property
     def prior(self) -> Prior:
         """The base distribution N(0, I) on ``event_shape``: a :class:`StandardNormal`."""
-        device, dtype = _param_device_dtype(self)
+        device, dtype = module_device_dtype(self)
         cache = self.__dict__.setdefault("_priors", {})  # one per (device, dtype), not a submodule: a new one per
         if (device, dtype) not in cache:  # call would copy host memory, which breaks CUDA graph capture
             cache[(device, dtype)] = StandardNormal(self.event_shape).to(device=device, dtype=dtype)

@@ -18,7 +18,6 @@ import abc
 import math
 from typing import Any, NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 from gencoop.config import ConfigError, PartRef
@@ -62,6 +61,12 @@ class Model(nn.Module, abc.ABC):
     def densities(self) -> dict[str, Density]:
         """The model's log-densities on data space by name (``"ebm"``, ``"flow"``, …); default: none."""
         return {}
+
+
+def default_part(ref: PartRef | dict | str | None, event_shape: Shape, vector: str = "mlp",
+                 image: str = "conv") -> PartRef | dict | str:
+    """``ref``, or when it is None the part named ``vector`` for vector events ``(d,)`` and ``image`` for images."""
+    return ref if ref is not None else PartRef(name=image if len(event_shape) > 1 else vector)
 
 
 def build_part(kind: str, ref: PartRef | dict | str, event_shape: Shape | None = None, **defaults: Any) -> Any:
@@ -116,7 +121,3 @@ def trainable(*modules: nn.Module) -> list[nn.Parameter]:
     return [p for m in modules for p in m.parameters() if p.requires_grad]
 
 
-def model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")

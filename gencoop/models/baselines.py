@@ -17,10 +17,9 @@ from gencoop.components.priors import GaussianPrior
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Decoder, Encoder, Flow, Prior, Shape
-from gencoop.models.base import Density, Model, build_part, gaussian_log_likelihood, trainable
+from gencoop.models.base import Density, Model, build_part, default_part, gaussian_log_likelihood, trainable
 from gencoop.models.coopflow import CoopFlow, coopflow_model
 
-EventShape = tuple[int, ...]
 Positive = Annotated[int, Field(ge=1)]
 
 
@@ -174,24 +173,23 @@ class GLF(Model):
 
 # -- registered factories: parts named by registry name, sizes filled from the data's event shape -------------------
 
-def flow_model(event_shape: EventShape = (2,), flow: PartRef = PartRef(name="realnvp")) -> FlowModel:
+def flow_model(event_shape: Shape = (2,), flow: PartRef = PartRef(name="realnvp")) -> FlowModel:
     return FlowModel(build_part("flow", flow, event_shape))
 
 
 def _autoencoder(event_shape, latent_dim, encoder, decoder) -> tuple[Encoder, Decoder]:
-    image = len(event_shape) > 1
-    enc = build_part("encoder", encoder or PartRef(name="conv" if image else "mlp"), event_shape, latent_dim=latent_dim)
-    dec = build_part("decoder", decoder or PartRef(name="conv" if image else "mlp"), event_shape, latent_dim=latent_dim)
+    enc = build_part("encoder", default_part(encoder, event_shape), event_shape, latent_dim=latent_dim)
+    dec = build_part("decoder", default_part(decoder, event_shape), event_shape, latent_dim=latent_dim)
     return enc, dec
 
 
-def vae_model(event_shape: EventShape = (2,), latent_dim: Positive = 2, encoder: PartRef | None = None,
+def vae_model(event_shape: Shape = (2,), latent_dim: Positive = 2, encoder: PartRef | None = None,
               decoder: PartRef | None = None, sigma: Annotated[float, Field(gt=0)] = 0.1) -> VAE:
     """VAE; encoder/decoder default to ``mlp`` for vectors and ``conv`` for images."""
     return VAE(*_autoencoder(event_shape, latent_dim, encoder, decoder), sigma=sigma)
 
 
-def glf_model(event_shape: EventShape = (2,), latent_dim: Annotated[int, Field(ge=2)] = 2,
+def glf_model(event_shape: Shape = (2,), latent_dim: Annotated[int, Field(ge=2)] = 2,
               encoder: PartRef | None = None, decoder: PartRef | None = None,
               flow: PartRef = PartRef(name="realnvp")) -> GLF:
     """GLF; encoder/decoder default to ``mlp`` for vectors and ``conv`` for images; the flow acts on the latent."""
@@ -199,7 +197,7 @@ def glf_model(event_shape: EventShape = (2,), latent_dim: Annotated[int, Field(g
     return GLF(enc, dec, build_part("flow", flow, (latent_dim,)))
 
 
-def ebm_model(event_shape: EventShape = (2,), energy: PartRef | None = None,
+def ebm_model(event_shape: Shape = (2,), energy: PartRef | None = None,
               sampler: PartRef = PartRef(name="langevin", steps=60, step_size=0.05),
               init: Literal["gaussian", "uniform"] = "gaussian", init_scale: Annotated[float, Field(gt=0)] = 1.0,
               energy_reg: Annotated[float, Field(ge=0)] = 0.0) -> CoopFlow:

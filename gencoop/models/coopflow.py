@@ -26,8 +26,8 @@ from torch import Tensor, nn
 from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Flow, Sampler, Shape, standard_normal_log_prob
-from gencoop.models.base import Density, Model, build_part, model_device, trainable
+from gencoop.interfaces import Energy, Flow, Sampler, Shape, module_device, standard_normal_log_prob
+from gencoop.models.base import Density, Model, build_part, default_part, trainable
 from gencoop.samplers.common import frozen_parameters
 
 
@@ -111,7 +111,7 @@ class CoopFlow(Model):
         x' ~ the initialiser; given ``current`` states x (``independence_mh``), x' replaces x with probability
         min(1, w(x')/w(x)), w = exp(−E)/q: a Metropolis–Hastings step that leaves exp(−E) invariant."""
         if current is None or current.shape[0] != n:
-            return self.flow.sample(n), torch.ones(n, dtype=torch.bool, device=model_device(self))
+            return self.flow.sample(n), torch.ones(n, dtype=torch.bool, device=module_device(self))
         z = torch.randn_like(current)
         x_new, logdet = self.flow.forward(z)
         log_q_new = standard_normal_log_prob(z, self.event_shape) - logdet  # log q(g(z)) = log N(z) − log|∂g/∂z|
@@ -196,7 +196,7 @@ class CoopFlow(Model):
         if not level:
             return None
         g = torch.Generator().manual_seed(seed)
-        return torch.randn((steps, *shape), generator=g).to(model_device(self))
+        return torch.randn((steps, *shape), generator=g).to(module_device(self))
 
     @torch.enable_grad()  # gradient descent on z, also when called under torch.no_grad()
     def infer(self, x: Tensor, mask: Tensor | None = None, *, iters: int = 100, lr: float = 0.05,
@@ -247,11 +247,9 @@ class CoopFlow(Model):
 
 # -- registered factory ---------------------------------------------------------------------------------------------
 
-EventShape = tuple[int, ...]
-
 
 def coopflow_model(
-    event_shape: EventShape = (2,),
+    event_shape: Shape = (2,),
     energy: PartRef | None = None,
     flow: PartRef | None = None,
     sampler: PartRef = PartRef(name="langevin", steps=30, step_size=0.03, noise=0.0, clip=0.1),
@@ -272,8 +270,7 @@ def coopflow_model(
     setting (30 steps, s = 0.03, no noise, drift clipped to ±0.1); ``sample_steps`` lengthens the revision when
     sampling (training keeps the sampler's steps); ``independence_mh`` keeps persistent chains that take the flow's
     proposals by independence Metropolis–Hastings (see :class:`CoopFlow`)."""
-    image = len(event_shape) > 1
-    energy_part = build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape)
+    energy_part = build_part("energy", default_part(energy, event_shape), event_shape)
     if init != "flow":
         initializer: Flow | NoiseInitializer = NoiseInitializer(event_shape, init, init_scale)
     elif flow_run is not None:
@@ -284,7 +281,7 @@ def coopflow_model(
         if not isinstance(initializer, Flow) or tuple(initializer.event_shape) != tuple(event_shape):
             raise ValueError(f"flow_run: {flow_run} holds no flow on events of shape {tuple(event_shape)}")
     else:
-        initializer = build_part("flow", flow or PartRef(name="glow" if image else "realnvp"), event_shape)
+        initializer = build_part("flow", default_part(flow, event_shape, "realnvp", "glow"), event_shape)
     return CoopFlow(energy_part, initializer, build_part("sampler", sampler), flow_every=flow_every,
                     flow_frozen_steps=flow_frozen_steps, energy_reg=energy_reg, pretrained_flow=flow_run is not None,
                     sample_steps=sample_steps, flow_noise=flow_noise, independence_mh=independence_mh,

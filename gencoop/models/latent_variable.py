@@ -49,13 +49,14 @@ from gencoop.interfaces import (
     Prior,
     Sampler,
     Shape,
+    module_device,
     standard_normal_log_prob,
 )
 from gencoop.models.base import (
     Model,
     build_part,
+    default_part,
     gaussian_log_likelihood,
-    model_device,
     trainable,
 )
 from gencoop.samplers.common import records_trajectory
@@ -112,7 +113,7 @@ class LatentVariableModel(Model):
     def _generator(self, seed: int | None) -> torch.Generator | None:
         if seed is None:
             return None
-        return torch.Generator(device=model_device(self)).manual_seed(seed)
+        return torch.Generator(device=module_device(self)).manual_seed(seed)
 
     def _chain_start(self, x: Tensor, z0: Tensor | None, g: torch.Generator | None) -> Tensor:
         """The posterior chain's start ``(B, *latent_shape)``: ``z0`` when given (warm start), else N(0, I)."""
@@ -243,11 +244,10 @@ class LatentVariableModel(Model):
 
 # -- registered factory ---------------------------------------------------------------------------------------------
 
-EventShape = tuple[int, ...]
 
 
 def lvm_model(
-    event_shape: EventShape = (2,),
+    event_shape: Shape = (2,),
     latent_dim: Annotated[int, Field(ge=1)] = 2,
     prior: PartRef = PartRef(name="flow"),
     decoder: PartRef | None = None,
@@ -259,12 +259,11 @@ def lvm_model(
     """Latent variable model: ``prior`` "flow" (LFBM), "ebm" (LEBM) or "gaussian" (ABP) on a ``latent_dim`` latent;
     ``inference`` "mcmc" (posterior Langevin with ``sampler``; the paper's s = 0.1, 20 steps) or "vae" (a jointly
     trained ``encoder``). Decoder and encoder default to ``mlp`` for vectors and ``conv`` for images."""
-    image = len(event_shape) > 1
     prior_part = build_part("prior", prior, None, latent_dim=latent_dim, latent_shape=latent_dim)
-    dec = build_part("decoder", decoder or PartRef(name="conv" if image else "mlp"), event_shape,
+    dec = build_part("decoder", default_part(decoder, event_shape), event_shape,
                      latent_dim=latent_dim)
     if inference == "vae":
-        inf = build_part("encoder", encoder or PartRef(name="conv" if image else "mlp"), event_shape,
+        inf = build_part("encoder", default_part(encoder, event_shape), event_shape,
                          latent_dim=latent_dim)
     else:
         inf = build_part("sampler", sampler)

@@ -37,8 +37,8 @@ from torch import Tensor, nn
 from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Generator, Prior, Sampler, Shape
-from gencoop.models.base import Density, Model, build_part, model_device, trainable
+from gencoop.interfaces import Energy, Generator, Prior, Sampler, Shape, module_device
+from gencoop.models.base import Density, Model, build_part, default_part, trainable
 from gencoop.samplers.common import records_trajectory
 
 
@@ -123,7 +123,7 @@ class ExponentialTilting(Model):
         """Start from the base (z ~ p(z), or x ~ p_base in the data form) and run the sampler on the tilted ℓ."""
         with torch.no_grad():
             start = self.latent_prior.sample(n) if self.space == "latent" else self.base.sample(n)
-        start = start.to(model_device(self.energy))
+        start = start.to(module_device(self.energy))
         target = self.latent_log_density if self.space == "latent" else self.data_log_density
         if return_trajectory is None:
             return self.sampler.sample(target, start, steps=steps), None
@@ -199,7 +199,6 @@ class ExponentialTilting(Model):
 
 # -- registered factory ---------------------------------------------------------------------------------------------
 
-EventShape = tuple[int, ...]
 
 
 def load_base(base: str | nn.Module, event_shape: Shape | None = None) -> nn.Module:
@@ -217,7 +216,7 @@ def load_base(base: str | nn.Module, event_shape: Shape | None = None) -> nn.Mod
 
 def tilting_model(
     base: str,
-    event_shape: EventShape = (2,),
+    event_shape: Shape = (2,),
     energy: PartRef | None = None,
     sampler: PartRef = PartRef(name="langevin", steps=60, step_size=0.1),
     sample_steps: Annotated[int, Field(ge=0)] | None = 100,
@@ -230,9 +229,8 @@ def tilting_model(
     ``mlp`` for vectors and ``conv`` for images; the sampler to the paper's latent Langevin (ε = 0.01: s = 0.1,
     noise 1, 60 steps in training, ``sample_steps`` = 100 when sampling). ``clamp``: the energy reads samples
     clipped to [−clamp, clamp] (images: 1, their range)."""
-    image = len(event_shape) > 1
     return ExponentialTilting(load_base(base, event_shape),
-                              build_part("energy", energy or PartRef(name="conv" if image else "mlp"), event_shape),
+                              build_part("energy", default_part(energy, event_shape), event_shape),
                               build_part("sampler", sampler), energy_reg=energy_reg, sample_steps=sample_steps,
                               space=space, latent=latent, clamp=clamp)
 

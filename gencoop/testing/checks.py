@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gencoop.interfaces import Decoder, Encoder, Energy, Flow, Prior, Sampler, standard_normal_log_prob
+from gencoop.interfaces import Decoder, Encoder, Energy, Flow, Prior, Sampler, module_device, standard_normal_log_prob
 
 JACOBIAN_MAX_EVENT = 256  # compare log-dets with the autograd Jacobian up to this event size
 
@@ -34,12 +34,6 @@ def _close(check: str, prop: str, actual: Tensor, expected: Tensor, atol: float,
 def _expect(check: str, prop: str, ok: bool, detail: str) -> None:
     if not ok:
         _fail(check, prop, detail)
-
-
-def _device_of(module: nn.Module) -> torch.device:
-    for t in list(module.parameters()) + list(module.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 def perturbed_copy(module: nn.Module, scale: float = 0.1, seed: int = 0, dtype: torch.dtype = torch.float64):
@@ -75,7 +69,7 @@ def check_flow(flow: Flow, *, batch_size: int = 4, perturb: float = 0.1, seed: i
     f = perturbed_copy(flow, perturb, seed)
     event = tuple(f.event_shape)
     d = math.prod(event)
-    dev = _device_of(f)
+    dev = module_device(f)
     z = _randn((batch_size, *event), seed + 1, dev)
     x_data = _randn((batch_size, *event), seed + 2, dev, scale=1.5)
     with torch.no_grad():
@@ -125,7 +119,7 @@ def check_energy(energy: Energy, *, batch_size: int = 4, perturb: float = 0.1, s
     name = "check_energy"
     e = perturbed_copy(energy, perturb, seed)
     event = tuple(e.event_shape)
-    x = _randn((batch_size, *event), seed + 1, _device_of(e)).requires_grad_(True)
+    x = _randn((batch_size, *event), seed + 1, module_device(e)).requires_grad_(True)
     out = e(x)
     _expect(name, "output shape", tuple(out.shape) == (batch_size,), f"E(x) has shape {tuple(out.shape)}")
     _expect(name, "finite", bool(torch.isfinite(out).all()), "E(x) has NaN or Inf")
@@ -144,7 +138,7 @@ def check_decoder(decoder: Decoder, *, batch_size: int = 4, perturb: float = 0.1
     """x = decoder(z) has shape (B, *event_shape), is finite, keeps dtype/device, is batch-independent."""
     name = "check_decoder"
     dec = perturbed_copy(decoder, perturb, seed)
-    z = _randn((batch_size, *dec.latent_shape), seed + 1, _device_of(dec))
+    z = _randn((batch_size, *dec.latent_shape), seed + 1, module_device(dec))
     with torch.no_grad():
         x = dec(z)
         _expect(name, "output shape", tuple(x.shape) == (batch_size, *dec.event_shape),
@@ -159,7 +153,7 @@ def check_encoder(encoder: Encoder, *, batch_size: int = 4, perturb: float = 0.1
     """(mean, log_std) = encoder(x), each (B, *latent_shape), finite, dtype kept, batch-independent."""
     name = "check_encoder"
     enc = perturbed_copy(encoder, perturb, seed)
-    x = _randn((batch_size, *enc.event_shape), seed + 1, _device_of(enc))
+    x = _randn((batch_size, *enc.event_shape), seed + 1, module_device(enc))
     with torch.no_grad():
         mean, log_std = enc(x)
         want = (batch_size, *enc.latent_shape)

@@ -24,10 +24,11 @@ from torch import Tensor
 
 from gencoop.config import EvalSettings
 from gencoop.data.dataset import ArrayDataset
+from gencoop.interfaces import module_device
 from gencoop.metrics import ais_log_z, bits_per_dim, c2st, frechet_distance, grid_nll, mmd, mode_coverage, mode_spread
 from gencoop.metrics._utils import batched_features
 from gencoop.metrics.precision_recall import density_coverage, precision_recall
-from gencoop.models.base import Density, Model, model_device
+from gencoop.models.base import Density, Model
 from gencoop.viz import plot_2d, save_image_grid
 
 
@@ -122,7 +123,7 @@ def on_cpu(densities: dict[str, Density], device: torch.device) -> dict[str, Den
 
 def cpu_densities(model: Model) -> dict[str, Density]:
     """The model's densities, taking and returning CPU tensors."""
-    return on_cpu(model_densities(model), model_device(model))
+    return on_cpu(model_densities(model), module_device(model))
 
 
 def ais_nlls(densities: dict[str, Density], x: Tensor, settings: EvalSettings, data: ArrayDataset
@@ -161,7 +162,7 @@ def evaluate(model: Model, data: ArrayDataset, settings: EvalSettings, seed: int
     sample metric also gets its floor, ``<name>_floor`` (not when ``floor_data`` has hidden, non-finite values)."""
     was_training = model.training
     model.eval()
-    device = model_device(model)
+    device = module_device(model)
     devices = [device] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
