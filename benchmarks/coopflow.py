@@ -9,9 +9,9 @@ draws training evaluated), beside the floor row: the same metrics between the tr
 ratio, modes covered and the smallest mode's share (mixtures), the held-out NLL (2-D, nats) of the EBM by
 quadrature (a tilted VAE's: its importance-sampled likelihood under the tilted prior, normalised by AIS) and of the
 flow exactly (a tilted VAE's base: the VAE's importance-sampled likelihood), MMD (toys), FD and precision / recall
-in classifier features (digits). The iteration-time table compares one CoopFlow training step with its floor:
-one flow NLL step, K energy-gradient evaluations and one
-EBM step, each timed alone on the same batch.
+in classifier features, density / coverage (digits; NLLs there in bits/dim, an EBM's by AIS with
+``--ais-steps``). The iteration-time table compares one CoopFlow training step with its floor: one flow NLL step,
+K energy-gradient evaluations and one EBM step, each timed alone on the same batch.
 
     python benchmarks/coopflow.py --threads 1 --resume        # the four toys and digits; figures in --out
     python benchmarks/coopflow.py --data 25gaussians --variants coopflow coopflow-ref --steps 500
@@ -111,7 +111,8 @@ def figure(models: dict, data, path: Path, seed: int) -> None:
                         nrow=16, row_labels=["data", *samples])
 
 
-COLUMNS = ("C2ST", "spread", "modes", "min share", "EBM NLL", "flow / base NLL", "MMD", "FD", "precision / recall")
+COLUMNS = ("C2ST", "spread", "modes", "min share", "EBM NLL", "flow / base NLL", "MMD", "FD", "precision / recall",
+           "density / coverage")
 
 
 def cells(m: dict, floor: bool = False) -> list[str]:
@@ -123,10 +124,13 @@ def cells(m: dict, floor: bool = False) -> list[str]:
     modes = (f"{get('modes_covered', '.0f')}/{m['modes_total']:.0f}" if "modes_total" in m else "—")
     nll = (lambda k: f"{m['true_nll']:.3g}" if "true_nll" in m else "—") if floor else (lambda k: get(k))
     pr = f"{get('precision')} / {get('recall')}" if "precision" in m else "—"
+    dc = f"{get('density')} / {get('coverage')}" if "density" in m else "—"
     def first(*keys: str) -> str:
         return nll(keys[0]) if floor else next((nll(k) for k in keys if k in m), "—")
-    return [get("c2st"), get("spread_ratio"), modes, get("min_mode_share"), first("ebm_nll", "tilted_nll"),
-            first("flow_nll", "base_nll", "vae_nll"), get("mmd"), get("fd"), pr]
+    # images: NLLs in bits/dim of dequantised data (AIS for an EBM with --ais-steps)
+    return [get("c2st"), get("spread_ratio"), modes, get("min_mode_share"),
+            first("ebm_bits_per_dim", "ebm_nll", "tilted_nll"),
+            first("flow_bits_per_dim", "flow_nll", "base_nll", "vae_nll"), get("mmd"), get("fd"), pr, dc]
 
 
 def main() -> None:
@@ -138,6 +142,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--resume", action="store_true", help="continue (or just re-read) the runs in --out")
     parser.add_argument("--no-timing", action="store_true", help="skip the iteration-time table")
+    parser.add_argument("--ais-steps", type=int, default=0,
+                        help="images: AIS temperatures for each EBM's held-out NLL (bits/dim; 0: none)")
+    parser.add_argument("--ais-chains", type=int, default=64)
     parser.add_argument("--out", default="benchmarks/out/coopflow")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -150,6 +157,9 @@ def main() -> None:
     timing = []
     for data in args.data:
         raw = configs(data, args.seed)
+        if args.ais_steps and data not in TOYS:  # an EBM's log Z beyond 2-D: AIS from its chains' start
+            for cfg in raw.values():
+                cfg["eval"] = {**cfg.get("eval", {}), "ais_steps": args.ais_steps, "ais_chains": args.ais_chains}
         models, floor_printed = {}, False
         for variant in [v for v in VARIANTS if v in args.variants and v in raw]:
             if variant == "tilt-vae":

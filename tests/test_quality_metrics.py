@@ -229,3 +229,20 @@ def test_a_picture_leaves_the_training_stream_alone(tmp_path):
     before = torch.get_rng_state()
     assert trainer.picture("p.png") is not None
     assert torch.equal(before, torch.get_rng_state()) and trainer.model.training
+
+
+def test_ais_from_a_box_uniform_normalises_on_the_box_and_the_short_run_ebm_has_a_start():
+    """From U[−2, 2]³, AIS gives Z of exp(−‖x‖²/2) restricted to the box (the truncated Gaussian's, in closed form),
+    so a short-run EBM started from uniform noise (chains clamped to the box) is normalised where it lives."""
+    import gencoop
+
+    box = 3 * math.log(math.sqrt(2 * math.pi) * math.erf(2 / math.sqrt(2)))  # ∫ over [−2, 2]³
+    ebm = gencoop.create("model", "ebm", event_shape=(3,), init="uniform", init_scale=2.0)
+    start = ebm.densities()["ebm"].start
+    est = ais_log_z(lambda x: -0.5 * x.square().sum(-1), start, steps=300, chains=256,
+                    generator=torch.Generator().manual_seed(0))
+    assert est.log_z == pytest.approx(box, abs=max(0.03, 3 * est.stderr))
+    assert abs(box - 1.5 * math.log(2 * math.pi)) > 0.1  # the untruncated Z is told apart
+    gaussian = gencoop.create("model", "ebm", event_shape=(3,), init="gaussian", init_scale=2.0)
+    assert gaussian.densities()["ebm"].start.log_prob(torch.zeros(1, 3)).item() == pytest.approx(
+        -1.5 * math.log(2 * math.pi * 4))

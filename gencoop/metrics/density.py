@@ -86,7 +86,8 @@ class LogZ(NamedTuple):
 def _init_ops(init: Any) -> tuple[Callable[[int, torch.Generator | None], Tensor], Callable[[Tensor], Tensor],
                                   Callable[[Tensor], Tensor]]:
     """(draw n starts, log p₀, ∇log p₀) of a gencoop Prior/Flow (``sample(n, generator)``) or
-    a torch Distribution; a diagonal Normal's gradient is written out, −(x − μ)/σ², not differentiated."""
+    a torch Distribution; a diagonal Normal's gradient is written out, −(x − μ)/σ², not differentiated, and a box
+    Uniform's is 0 (its log-density −inf outside the box, where MALA then refuses every proposal)."""
     if isinstance(init, torch.distributions.Distribution):
         def draw(n: int, g: torch.Generator | None) -> Tensor:
             with torch.random.fork_rng(devices=[]):
@@ -104,6 +105,16 @@ def _init_ops(init: Any) -> tuple[Callable[[int, torch.Generator | None], Tensor
                 with torch.no_grad():
                     return (loc - x) / scale.square()
             return draw, normal_log_prob, normal_grad
+        uniform = isinstance(getattr(init, "base_dist", None), torch.distributions.Uniform)
+        if isinstance(init, torch.distributions.Independent) and uniform:
+            low, high, dims = init.base_dist.low, init.base_dist.high, init.reinterpreted_batch_ndims
+            log_volume = (high - low).log().expand(init.event_shape).sum()
+
+            def uniform_log_prob(x: Tensor) -> Tensor:  # −log volume inside the box, −inf outside; flat: ∇ = 0
+                inside = ((x >= low) & (x <= high)).flatten(x.dim() - dims).all(-1)
+                return torch.where(inside, -log_volume, -math.inf).to(x.dtype)
+
+            return draw, uniform_log_prob, torch.zeros_like
         return draw, init.log_prob, lambda x: value_and_grad(init.log_prob, x)[1]
     if callable(getattr(init, "sample", None)) and callable(getattr(init, "log_prob", None)):
         return (lambda n, g: init.sample(n, generator=g)), init.log_prob, lambda x: value_and_grad(init.log_prob, x)[1]

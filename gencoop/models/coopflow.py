@@ -46,6 +46,15 @@ class NoiseInitializer(nn.Module):
             return (2 * torch.rand(shape, **kw) - 1) * self.scale
         return torch.randn(shape, **kw) * self.scale
 
+    def distribution(self) -> torch.distributions.Distribution:
+        """The initial distribution as a torch Distribution over whole events (an AIS start for the EBM)."""
+        ref = self._ref.expand(self.event_shape)
+        if self.kind == "uniform":  # no argument validation: outside the box its log-density is −inf, not an error
+            base = torch.distributions.Uniform(ref - self.scale, ref + self.scale, validate_args=False)
+        else:
+            base = torch.distributions.Normal(ref, torch.full_like(ref, self.scale))
+        return torch.distributions.Independent(base, len(self.event_shape))
+
 
 class CoopFlow(Model):
     """Cooperative learning of a Langevin flow (``energy`` + ``sampler``) and an initialiser (a Flow or noise).
@@ -169,10 +178,11 @@ class CoopFlow(Model):
             self.flow.data_init(x)
 
     def densities(self) -> dict[str, Density]:
-        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density (also the
-        EBM's start for AIS)."""
+        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density. The EBM's
+        start for AIS is its initialiser: the flow, or the noise (a uniform one normalises the EBM on its box, where
+        clamped chains keep its samples)."""
         if not isinstance(self.flow, Flow):
-            return {"ebm": Density(self.log_density, False)}
+            return {"ebm": Density(self.log_density, False, self.flow.distribution())}
         return {"ebm": Density(self.log_density, False, self.flow), "flow": Density(self.flow.log_prob, True)}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
