@@ -210,16 +210,20 @@ def _save_rows(rows: list, data, path: str, titles: list[str]) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from gencoop.metrics.likelihood import reconstruction_mse
+
     run, data, x, fn, kw = _task_inputs(args, "reconstruct")
     rec = fn(x, **kw)
     _save_rows([x, rec], data, args.output, ["held-out data", "reconstruction"])
-    print(f"reconstruction MSE {float((rec - x).square().mean()):.5f} on {len(x)} held-out examples; "
+    print(f"reconstruction MSE {float(reconstruction_mse(x, rec)):.5f} on {len(x)} held-out examples; "
           f"wrote {args.output} (top: data, bottom: reconstruction)")
     return 0
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     import torch
+
+    from gencoop.metrics.likelihood import reconstruction_mse
 
     run, data, x, fn, kw = _task_inputs(args, "inpaint")
     if len(data.event_shape) != 3:
@@ -231,13 +235,15 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     masked = x * mask + (1 - mask) * 0.0
     _save_rows([masked, *completions, x], data, args.output,
                ["masked", *(f"completion {i + 1}" for i in range(len(completions))), "original"])
-    err = float(((completions.mean(0) - x) * (1 - mask)).square().sum() / ((1 - mask).sum() * len(x)))
+    err = float(reconstruction_mse(x, completions.mean(0), 1 - mask))  # on the hidden pixels
     print(f"inpainting MSE on the hidden pixels {err:.5f}; wrote {args.output} "
           f"(rows: masked input, {args.inits} completions, original)")
     return 0
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from gencoop.metrics.likelihood import reconstruction_mse
+
     """Recover occluded images: the run's own occluded training images (a run trained on ``occluded`` data), or
     held-out images occluded here by ``--occlusion``."""
     import torch
@@ -259,7 +265,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     hidden = 1 - mask
     if hidden.sum() == 0:
         raise ValueError("--fraction/--size: the occlusion hides no pixel; raise it")
-    err = float(((recovered - clean).square() * hidden).sum() / hidden.sum())
+    err = float(reconstruction_mse(clean, recovered, hidden))
     if len(data.event_shape) == 3:
         _save_rows([clean * mask - hidden, recovered, clean], data, args.output,  # hidden pixels shown black
                    ["occluded", "recovered", "original"])

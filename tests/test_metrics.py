@@ -295,6 +295,11 @@ def test_reconstruction_mse():
     assert reconstruction_mse(x, x_hat).item() == pytest.approx((4 + 1) / 12)  # mean over all 12 elements
     with pytest.raises(ValueError, match="same shape"):
         reconstruction_mse(x, x_hat[:1])
+    mask = torch.zeros(1, 3, 2)
+    mask[0, 0, 0] = 1.0  # one entry per example counted, broadcast over the batch
+    assert reconstruction_mse(x, x_hat, mask).item() == pytest.approx((4 + 0) / 2)
+    with pytest.raises(ValueError, match="mask"):
+        reconstruction_mse(x, x_hat, torch.zeros(1, 3, 2))
 
 
 def test_bits_per_dim():

@@ -8,14 +8,20 @@ from collections.abc import Sequence
 from torch import Tensor
 
 
-def reconstruction_mse(x: Tensor, x_hat: Tensor) -> Tensor:
-    """Mean squared error over all elements, batch and event alike: mean((x − x̂)²), a 0-dim tensor.
+def reconstruction_mse(x: Tensor, x_hat: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean squared error over all elements, batch and event alike: mean((x − x̂)²), a 0-dim tensor; with ``mask``
+    (1 = counted, broadcastable to x), the mean over the counted entries only: Σ m·(x − x̂)² / Σ m.
 
     ``x`` and ``x_hat`` must have the same shape (no broadcasting). Differentiable; ``.item()`` for a number.
     """
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
-    return (x - x_hat).square().mean()
+    if mask is None:
+        return (x - x_hat).square().mean()
+    m = mask.to(x).expand_as(x)
+    if not m.sum() > 0:
+        raise ValueError("mask: counts no entry")
+    return ((x - x_hat).square() * m).sum() / m.sum()
 
 
 def num_dims(event_shape_or_dims: int | Sequence[int]) -> int:

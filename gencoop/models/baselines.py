@@ -17,6 +17,7 @@ from gencoop.components.priors import GaussianPrior
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
 from gencoop.interfaces import Decoder, Encoder, Flow, Prior, Shape
+from gencoop.metrics.likelihood import reconstruction_mse
 from gencoop.models.base import Density, Model, build_part, default_part, gaussian_log_likelihood, trainable
 from gencoop.models.coopflow import CoopFlow, coopflow_model
 
@@ -126,7 +127,7 @@ class VAE(Model):
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         return {"elbo": -self.negative_elbo(x).mean().item(),
-                "recon_mse": (self.reconstruct(x) - x).square().mean().item()}
+                "recon_mse": reconstruction_mse(x, self.reconstruct(x)).item()}
 
 
 class GLF(Model):
@@ -157,7 +158,7 @@ class GLF(Model):
 
     def losses(self, batch: Tensor) -> dict[str, Tensor]:
         z = self.encode(batch)
-        return {"autoencoder": (self.decoder(z) - batch).square().mean(), "flow": self.flow.fit_loss(z.detach())}
+        return {"autoencoder": reconstruction_mse(batch, self.decoder(z)), "flow": self.flow.fit_loss(z.detach())}
 
     def sample(self, n: int) -> Tensor:
         return self.decoder(self.flow.sample(n))
@@ -167,7 +168,7 @@ class GLF(Model):
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         z = self.encode(x)
-        return {"recon_mse": (self.decoder(z) - x).square().mean().item(),
+        return {"recon_mse": reconstruction_mse(x, self.decoder(z)).item(),
                 "latent_nll": -self.flow.log_prob(z).mean().item()}
 
 

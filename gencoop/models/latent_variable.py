@@ -52,6 +52,7 @@ from gencoop.interfaces import (
     module_device,
     standard_normal_log_prob,
 )
+from gencoop.metrics.likelihood import reconstruction_mse
 from gencoop.models.base import (
     Model,
     build_part,
@@ -202,8 +203,7 @@ class LatentVariableModel(Model):
         z = self.infer(x_f, mask, seed=0)
         with torch.no_grad():
             rec = self.decoder(z)
-            m = torch.ones_like(x_f) if mask is None else mask
-            mse = float(((rec - x_f).square() * m).sum() / m.sum())
+            mse = float(reconstruction_mse(x_f, rec, mask))
             nlj = float(-self.log_joint(x_f, z, mask).mean())
         return {"recon_mse": mse, "neg_log_joint": nlj}
 
