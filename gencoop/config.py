@@ -47,7 +47,7 @@ class OptimSettings(_Strict):
 
 
 class OptimOverride(_Strict):
-    """Per-group changes to ``train.optim``: only the fields given replace the defaults."""
+    """Per-group changes to ``train.optim``: only the fields given (not None) replace the defaults."""
 
     lr: float | None = Field(None, gt=0)
     betas: tuple[float, float] | None = None
@@ -79,7 +79,8 @@ class TrainSettings(_Strict):
     device: str = "auto"
 
     def optim_for(self, group: str) -> OptimSettings:
-        override = self.groups[group].model_dump(exclude_unset=True) if group in self.groups else {}
+        # None is "as train.optim": a saved config.json writes unset fields as null, and they must stay unset
+        override = self.groups[group].model_dump(exclude_none=True) if group in self.groups else {}
         return OptimSettings(**{**self.optim.model_dump(), **override})
 
 

@@ -432,3 +432,18 @@ def test_the_tilting_benchmark_trains_a_stale_run_anew_on_resume(tmp_path, capsy
     assert row.startswith("| 25gaussians | vae | c2st |")  # the row leads with the metric collapse cannot win
     assert f"{metrics['c2st']:.4g} ± {metrics['c2st_sd']:.2g}" in row and "+0.000" in row
     assert f"{metrics['c2st_floor']:.4g}" in row  # beside its floor
+
+
+def test_every_recipe_round_trips_through_its_saved_config():
+    """The config.json a run writes reloads into the same settings, optimiser groups included (tilt recipes need a
+    base run folder and are left out here)."""
+    from gencoop.registry import components
+
+    names = [c.name for c in components("recipe") if not c.name.startswith("tilt-")]
+    assert len(names) > 20
+    for name in names:
+        cfg = load_run_config(gencoop.create("recipe", name), where=name)
+        again = load_run_config(json.loads(cfg.model_dump_json()), where=f"{name}'s config.json")
+        assert again == cfg, name
+        for group in {*cfg.train.groups, "energy"}:
+            assert again.train.optim_for(group) == cfg.train.optim_for(group), (name, group)
