@@ -7,7 +7,7 @@ setup:
 
 # The main job on an embedded default: a toy data set made in-process.
 demo: setup
-	gencoop train coopflow-25gaussians --out runs/demo
+	gencoop train coopflow-25gaussians --out runs/demo --overwrite
 
 test: setup
 	$(PYTHON) -m pytest -q

@@ -87,9 +87,23 @@ def _run_config(source: str, overrides: list[str]):
 def cmd_train(args: argparse.Namespace) -> int:
     from gencoop.train import Trainer
 
+    from pathlib import Path
+
     config, stem = _run_config(args.config, args.set or [])
     out = args.out or f"runs/{stem}"
+    held = [name for name in ("checkpoint.pt", "metrics.jsonl") if (Path(out) / name).exists()]
+    if args.resume and "checkpoint.pt" not in held:
+        raise FileNotFoundError(f"--resume: {out} holds no checkpoint.pt to continue (a misspelt --out?); "
+                                "drop --resume to start a new run there")
+    if held and not (args.resume or args.overwrite):
+        raise FileExistsError(f"--out: {out} holds a run ({', '.join(held)}); pass --resume to continue it or "
+                              "--overwrite to start it over")
     trainer = Trainer(config, out, resume=args.resume, quiet=args.quiet)
+    if args.resume and (trainer.step >= config.train.steps or trainer.stopped_early):
+        why = "stopped early" if trainer.stopped_early else f"reached train.steps={config.train.steps}"
+        print(f"{out} already finished at step {trainer.step} ({why}); nothing to do "
+              "(raise train.steps with --set to train on)")
+        return 0
     try:
         metrics = trainer.fit()
     except KeyboardInterrupt:
@@ -331,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. train.steps=500")
     p.add_argument("--out", help="run folder (default: runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("sample", help="draw samples from a run: a picture (.png) or raw samples (.npy)")
@@ -391,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list-components":
             return list_components(args.kind, args.json)
         return commands[args.command](args)
-    except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, FileExistsError, KeyError, ValueError) as exc:
         return _fail(args.command, exc)
 
 

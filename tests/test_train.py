@@ -447,3 +447,26 @@ def test_every_recipe_round_trips_through_its_saved_config():
         assert again == cfg, name
         for group in {*cfg.train.groups, "energy"}:
             assert again.train.optim_for(group) == cfg.train.optim_for(group), (name, group)
+
+
+def test_the_cli_never_overwrites_a_run_silently(tmp_path, capsys):
+    tiny = ["--set", "train.steps=3", "--set", "train.batch_size=32", "--set", "data.n=256",
+            "--set", "eval.samples=64", "--quiet"]
+    run = tmp_path / "run"
+    assert main(["train", "flow-25gaussians", "--out", str(run), *tiny]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+    def unchanged() -> bool:
+        return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+    capsys.readouterr()
+    assert main(["train", "flow-25gaussians", "--out", str(run), *tiny]) == 2  # a run is there: say so
+    err = capsys.readouterr().err
+    assert "holds a run" in err and "--resume" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert unchanged()
+    assert main(["train", "flow-25gaussians", "--out", str(run), *tiny, "--resume"]) == 0  # finished: nothing to do
+    assert "already finished at step 3" in capsys.readouterr().out and unchanged()
+    assert main(["train", "flow-25gaussians", "--out", str(tmp_path / "typo"), *tiny, "--resume"]) == 2
+    assert "holds no checkpoint.pt" in capsys.readouterr().err and not (tmp_path / "typo").exists()
+    assert main(["train", "flow-25gaussians", "--out", str(run), *tiny, "--overwrite", "--set", "seed=5"]) == 0
+    assert json.loads((run / "config.json").read_text())["seed"] == 5
