@@ -85,9 +85,9 @@ def _run_config(source: str, overrides: list[str]):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gencoop.train import Trainer
-
     from pathlib import Path
+
+    from gencoop.train import Trainer
 
     config, stem = _run_config(args.config, args.set or [])
     out = args.out or f"runs/{stem}"
