@@ -225,3 +225,17 @@ def test_ema_copies_chain_states_instead_of_averaging_them(tmp_path):
     trainer.fit()
     assert torch.equal(trainer.ema["chains"], trainer.model.chains)
     assert trainer.evaluation_model().chains.shape == (32, 2)
+
+
+def test_with_bounds_the_ebm_density_lives_on_the_sampler_box():
+    """Clamped chains sample exp(−E) restricted to the box: the density is −inf outside, AIS starts uniform on it."""
+    model = gencoop.create("model", "coopflow", event_shape=(2,), energy={"name": "mlp", "hidden": [8]},
+                           flow={"name": "realnvp", "num_layers": 2, "hidden": 8},
+                           sampler={"name": "langevin", "steps": 2, "bounds": [-1, 2]})
+    ebm = model.densities()["ebm"]
+    x = torch.tensor([[0.0, 1.5], [2.5, 0.0], [-1.2, 0.0]])
+    lp = ebm.log_density(x)
+    assert torch.isfinite(lp[0]) and torch.isinf(lp[1:]).all() and (lp[1:] < 0).all()
+    assert ebm.start.log_prob(x[:1]).item() == pytest.approx(-2 * torch.log(torch.tensor(3.0)).item())
+    unbounded = small_coopflow().densities()["ebm"]
+    assert unbounded.start is not None and torch.isfinite(unbounded.log_density(x)).all()

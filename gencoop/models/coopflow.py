@@ -17,6 +17,7 @@ the Langevin steps (the sampler's ``differentiable`` mode).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import torch
@@ -26,7 +27,15 @@ from torch import Tensor, nn
 from gencoop.components.energies import ebm_loss
 from gencoop.config import PartRef
 from gencoop.hookspecs import hookimpl
-from gencoop.interfaces import Energy, Flow, Sampler, Shape, module_device, standard_normal_log_prob
+from gencoop.interfaces import (
+    Energy,
+    Flow,
+    Sampler,
+    Shape,
+    module_device,
+    module_device_dtype,
+    standard_normal_log_prob,
+)
 from gencoop.models.base import Density, Model, build_part, default_part, trainable
 from gencoop.samplers.common import frozen_parameters
 
@@ -48,12 +57,19 @@ class NoiseInitializer(nn.Module):
 
     def distribution(self) -> torch.distributions.Distribution:
         """The initial distribution as a torch Distribution over whole events (an AIS start for the EBM)."""
+        if self.kind == "uniform":
+            return box_uniform(self.event_shape, -self.scale, self.scale, self._ref)
         ref = self._ref.expand(self.event_shape)
-        if self.kind == "uniform":  # no argument validation: outside the box its log-density is −inf, not an error
-            base = torch.distributions.Uniform(ref - self.scale, ref + self.scale, validate_args=False)
-        else:
-            base = torch.distributions.Normal(ref, torch.full_like(ref, self.scale))
-        return torch.distributions.Independent(base, len(self.event_shape))
+        return torch.distributions.Independent(torch.distributions.Normal(ref, torch.full_like(ref, self.scale)),
+                                               len(self.event_shape))
+
+
+def box_uniform(event_shape: Shape, lo: float, hi: float, like: Tensor) -> torch.distributions.Distribution:
+    """U[lo, hi]^event as one distribution over events, on ``like``'s device and dtype. No argument validation:
+    outside the box its log-density is −inf, not an error."""
+    ref = like.expand(tuple(event_shape))
+    return torch.distributions.Independent(torch.distributions.Uniform(ref + lo, ref + hi, validate_args=False),
+                                           len(event_shape))
 
 
 class CoopFlow(Model):
@@ -177,13 +193,28 @@ class CoopFlow(Model):
         if self.learns_flow and not self.pretrained_flow and hasattr(self.flow, "data_init") and int(self.updates) == 0:
             self.flow.data_init(x)
 
+    def log_density_on_box(self, x: Tensor) -> Tensor:
+        """−E(x) inside the sampler's ``bounds``, −inf outside: the density clamped chains sample, ``(B,)``."""
+        lo, hi = self.sampler.bounds
+        inside = ((x >= lo) & (x <= hi)).flatten(1).all(-1)
+        return torch.where(inside, -self.energy(x), -math.inf)
+
     def densities(self) -> dict[str, Density]:
-        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density. The EBM's
-        start for AIS is its initialiser: the flow, or the noise (a uniform one normalises the EBM on its box, where
-        clamped chains keep its samples)."""
-        if not isinstance(self.flow, Flow):
-            return {"ebm": Density(self.log_density, False, self.flow.distribution())}
-        return {"ebm": Density(self.log_density, False, self.flow), "flow": Density(self.flow.log_prob, True)}
+        """The EBM's exp(−E) (unnormalised) and, when the initialiser is a flow, the flow's exact density.
+
+        With the sampler's ``bounds`` (chains clamped to a box) the EBM is exp(−E) on that box, −inf outside, and
+        its AIS start is uniform on the box; the 2-D quadrature box then covers it. Else the start is the
+        initialiser: the flow or the noise."""
+        out = {"flow": Density(self.flow.log_prob, True)} if isinstance(self.flow, Flow) else {}
+        bounds = getattr(self.sampler, "bounds", None)
+        if bounds is not None:
+            device, dtype = module_device_dtype(self.energy)
+            start = box_uniform(self.event_shape, *bounds, torch.zeros((), device=device, dtype=dtype))
+            ebm = Density(self.log_density_on_box, False, start)
+        else:
+            start = self.flow if isinstance(self.flow, Flow) else self.flow.distribution()
+            ebm = Density(self.log_density, False, start)
+        return {"ebm": ebm, **out}
 
     def metrics(self, x: Tensor) -> dict[str, float]:
         out = {"energy_data": self.energy(x).mean().item()}
