@@ -77,10 +77,16 @@ def _run_config(source: str, overrides: list[str]):
         if not path.exists():
             raise FileNotFoundError(f"no such config file: {source}")
         if path.suffix == ".json":  # a run folder's config.json: its recipe is the run's name
-            raw = json.loads(path.read_text())
+            try:
+                raw = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:  # file, line and column, not just the parser's words
+                raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
             return load_run_config(raw, overrides, where=str(path)), str(raw.get("recipe") or path.parent.name)
-        with open(path, "rb") as f:
-            return load_run_config(tomllib.load(f), overrides, where=str(path)), path.stem
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:  # its message ends in "(at line L, column C)"
+            raise ValueError(f"{path}: not valid TOML: {exc}") from None
+        return load_run_config(raw, overrides, where=str(path)), path.stem
     return load_run_config(registry.create("recipe", source), overrides, where=f"recipe {source!r}"), source
 
 

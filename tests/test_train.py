@@ -470,3 +470,14 @@ def test_the_cli_never_overwrites_a_run_silently(tmp_path, capsys):
     assert "holds no checkpoint.pt" in capsys.readouterr().err and not (tmp_path / "typo").exists()
     assert main(["train", "flow-25gaussians", "--out", str(run), *tiny, "--overwrite", "--set", "seed=5"]) == 0
     assert json.loads((run / "config.json").read_text())["seed"] == 5
+
+
+def test_a_malformed_config_file_is_named_with_its_line_and_column(tmp_path, capsys):
+    bad_json, bad_toml = tmp_path / "config.json", tmp_path / "run.toml"
+    bad_json.write_text('{\n  "seed": 0,\n  "data": {"name" "rings"}\n}\n')
+    bad_toml.write_text('seed = 0\n[data]\nname = "rings\n')
+    assert main(["train", str(bad_json), "--out", str(tmp_path / "a")]) == 2
+    assert f"{bad_json}:3:" in capsys.readouterr().err
+    assert main(["train", str(bad_toml), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad_toml) in err and "line 3" in err and len(err.strip().splitlines()) == 1
