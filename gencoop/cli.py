@@ -262,13 +262,12 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from gencoop.metrics.likelihood import reconstruction_mse
-
     """Recover occluded images: the run's own occluded training images (a run trained on ``occluded`` data), or
     held-out images occluded here by ``--occlusion``."""
     import torch
 
     from gencoop.data.occlusion import OccludedDataset, occlusion_mask
+    from gencoop.metrics.likelihood import reconstruction_mse
     from gencoop.train import build_data
 
     run, data, x, fn, kw = _task_inputs(args, "recover")

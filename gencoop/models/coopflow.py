@@ -135,7 +135,7 @@ class CoopFlow(Model):
 
         x' ~ the initialiser; given ``current`` states x (``independence_mh``), x' replaces x with probability
         min(1, w(x')/w(x)), w = exp(−E)/q: a Metropolis–Hastings step that leaves exp(−E) invariant."""
-        if current is None or current.shape[0] != n:
+        if current is None or current.shape[0] != n:  # no chains to keep (or another batch size): all new
             return self.flow.sample(n), torch.ones(n, dtype=torch.bool, device=module_device(self))
         z = torch.randn_like(current)
         x_new, logdet = self.flow.forward(z)
@@ -148,9 +148,9 @@ class CoopFlow(Model):
     def synthesize(self, n: int, steps: int | None = None, rounds: int = 1) -> tuple[Tensor, Tensor]:
         """(x̂, x̃): the chain starts and their Langevin revisions (``steps``, default the sampler's), each
         ``(n, *event_shape)``; ``rounds`` > 1 repeats proposal (independence MH) and revision from x̃."""
-        x_start, x = self.flow.sample(n), None
-        for r in range(rounds):
-            x_start = self.propose(n, x)[0] if r else x_start
+        x = None
+        for _ in range(rounds):
+            x_start = self.propose(n, x)[0]
             x = self.sampler.sample(self.log_density, x_start, steps=steps)
         return x_start, x
 
@@ -171,12 +171,10 @@ class CoopFlow(Model):
             self.chains = self.chains.new_empty(saved.shape)
 
     def losses(self, batch: Tensor) -> dict[str, Tensor]:
+        x_start, accepted = self.propose(batch.shape[0], self.chains if self.independence_mh else None)
+        x_revised = self.sampler.sample(self.log_density, x_start)
         if self.independence_mh:
-            x_start, accepted = self.propose(batch.shape[0], self.chains)
-            x_revised = self.sampler.sample(self.log_density, x_start)
             self.chains, self.acceptance = x_revised.detach(), accepted.float().mean().item()
-        else:
-            _, x_revised = self.synthesize(batch.shape[0])
         out = {"energy": ebm_loss(self.energy, batch, x_revised, self.energy_reg)}
         if self.learns_flow:
             step = int(self.updates)
